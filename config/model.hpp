@@ -1,0 +1,70 @@
+// The gateway's configuration as typed values, after validation (config/load.hpp).
+// Plain data: no runtime state, no I/O. Field meanings are documented in config/README.md.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "authz/policy.hpp"
+
+namespace conduit::config {
+
+// A validated "host:port". `host` is a numeric IPv4/IPv6 address or a DNS name.
+struct Endpoint {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string to_string() const;
+};
+
+struct GatewaySettings {
+  std::string id;
+  std::filesystem::path data_dir = "/var/lib/conduit";
+  unsigned threads = 0;  // 0: one per core
+  std::string run_as;    // empty: keep the starting user
+};
+
+enum class TlsVersion { v1_2, v1_3 };
+
+struct TlsSettings {
+  std::filesystem::path certificate;  // absolute after loading
+  std::filesystem::path private_key;
+  std::filesystem::path client_ca;
+  TlsVersion min_version = TlsVersion::v1_2;
+};
+
+struct Limits {
+  std::chrono::milliseconds handshake_timeout{5000};
+  std::chrono::milliseconds connect_timeout{3000};
+  std::chrono::seconds idle_timeout{900};
+  std::chrono::seconds drain_timeout{30};
+  unsigned max_sessions = 1024;
+  unsigned max_unauthenticated = 64;
+};
+
+struct Listener {
+  std::string name;
+  Endpoint bind;
+  std::string asset;
+};
+
+struct Asset {
+  std::string name;
+  Endpoint address;
+};
+
+struct Config {
+  std::filesystem::path file;
+  GatewaySettings gateway;
+  TlsSettings tls;
+  Limits limits;
+  std::vector<Listener> listeners;
+  std::vector<Asset> assets;
+  std::vector<authz::Grant> grants;
+
+  const Asset* find_asset(const std::string& name) const;
+};
+
+}  // namespace conduit::config

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Installs the Debian dependencies and builds Conduit into ./build (ccache, 2 jobs).
+# Usage: deploy/build.sh [extra cmake -D options]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/deploy/install-deps.sh"
+cmake -S "$root" -B "$root/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+cmake --build "$root/build" -j "${CONDUIT_JOBS:-2}"

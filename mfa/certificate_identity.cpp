@@ -1,0 +1,97 @@
+#include "mfa/certificate_identity.hpp"
+
+#include <memory>
+#include <string_view>
+
+#include <openssl/asn1.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "mfa/openssl_util.hpp"
+
+namespace conduit::mfa {
+namespace {
+
+constexpr std::string_view kUserUriPrefix = "conduit:user/";
+
+struct OpensslBytesFree {
+  void operator()(unsigned char* p) const noexcept { OPENSSL_free(p); }
+};
+
+std::string_view view_of(const ASN1_STRING* text) {
+  const unsigned char* data = ASN1_STRING_get0_data(text);
+  const int length = ASN1_STRING_length(text);
+  if (data == nullptr || length <= 0) return {};
+  return {reinterpret_cast<const char*>(data), static_cast<std::size_t>(length)};
+}
+
+// An embedded NUL would make "plc1\0x" read as "plc1" to any C string API downstream.
+bool has_nul(std::string_view text) { return text.find('\0') != std::string_view::npos; }
+
+std::string device_of(const X509* certificate) {
+  const X509_NAME* subject = X509_get_subject_name(certificate);
+  if (subject == nullptr) return {};
+  const int index = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+  // Two CNs make "the" device ambiguous; the site CA never issues such a certificate.
+  if (index < 0 || X509_NAME_get_index_by_NID(subject, NID_commonName, index) >= 0) return {};
+  const ASN1_STRING* value = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, index));
+  if (value == nullptr) return {};
+  unsigned char* raw = nullptr;
+  const int length = ASN1_STRING_to_UTF8(&raw, value);
+  const std::unique_ptr<unsigned char, OpensslBytesFree> utf8(raw);
+  if (length <= 0 || !utf8) return {};
+  const std::string_view device(reinterpret_cast<const char*>(utf8.get()),
+                                static_cast<std::size_t>(length));
+  return has_nul(device) ? std::string() : std::string(device);
+}
+
+std::string user_of(const X509* certificate) {
+  // Null when there is no SAN, when it does not decode, and when it appears twice.
+  const GeneralNamesPtr names(static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(certificate, NID_subject_alt_name, nullptr, nullptr)));
+  if (!names) return {};
+  for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);
+    if (name == nullptr || name->type != GEN_URI) continue;
+    const std::string_view uri = view_of(name->d.uniformResourceIdentifier);
+    if (!uri.starts_with(kUserUriPrefix)) continue;
+    const std::string_view user = uri.substr(kUserUriPrefix.size());
+    return has_nul(user) ? std::string() : std::string(user);
+  }
+  return {};
+}
+
+// Same digits as BN_bn2hex (whole bytes, no leading zero bytes), lower-cased, without
+// allocating a BIGNUM.
+std::string serial_of(const X509* certificate) {
+  const ASN1_INTEGER* serial = X509_get0_serialNumber(certificate);
+  if (serial == nullptr) return {};
+  std::string_view bytes = view_of(serial);
+  while (!bytes.empty() && bytes.front() == '\0') bytes.remove_prefix(1);
+  if (bytes.empty()) return "0";
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex = ASN1_STRING_type(serial) == V_ASN1_NEG_INTEGER ? "-" : "";
+  for (const char c : bytes) {
+    const auto byte = static_cast<unsigned char>(c);
+    hex += kHex[byte >> 4];
+    hex += kHex[byte & 0xf];
+  }
+  return hex;
+}
+
+}  // namespace
+
+CertificateIdentity identity_from_certificate(const X509* certificate) {
+  if (certificate == nullptr) return {};
+  // Decoding a malformed SAN queues OpenSSL errors; left on this thread's queue they would
+  // be misread as the cause of the next failing TLS call on the connection.
+  ERR_set_mark();
+  CertificateIdentity identity{device_of(certificate), user_of(certificate),
+                               serial_of(certificate)};
+  ERR_pop_to_mark();
+  return identity;
+}
+
+}  // namespace conduit::mfa

@@ -1,0 +1,17 @@
+// Dropping root after the listeners are bound. Throws std::runtime_error if the user does
+// not exist or any step fails; the gateway must not go on running as root by accident.
+#pragma once
+
+#include <string>
+#include <sys/types.h>
+
+namespace conduit::proxy {
+
+struct DroppedTo {
+  uid_t uid;
+  gid_t gid;
+};
+
+DroppedTo drop_privileges(const std::string& user);
+
+}  // namespace conduit::proxy
