@@ -1,30 +1,95 @@
-// Who may open a session to which asset. Pure: no sockets, no TLS, no clocks, no logging.
+// Who may do what to which asset. Pure: no sockets, no TLS, no clocks, no logging; the
+// caller passes the time in.
 //
-// A Policy is built once from the configured grants and is immutable afterwards, so any
-// number of threads may call decide() on a shared Policy without locks. Deny by default:
-// a request is allowed only if some grant names (or wildcards) its user, its device and
-// its asset; the decision always carries the id of the rule that made it and a reason.
+// A Policy is compiled once from the configured grants, assets and device groups and is
+// immutable afterwards, so any number of threads may use a shared Policy without locks.
+// Deny by default: a session is allowed only if some grant names (or wildcards) its user
+// or role, its device and its asset, inside the grant's time windows; each Modbus request
+// is then allowed only if one of those grants allows all of it (function, unit, every
+// address read or written, every value written). Every decision carries the id of the rule
+// that made it and a reason a person can read.
 #pragma once
 
+#include <array>
+#include <bitset>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
+
+#include "protocols/modbus/codec.hpp"
 
 namespace conduit::authz {
 
 inline constexpr std::string_view kWildcard = "*";
 inline constexpr std::string_view kDefaultDenyRule = "default-deny";
+inline constexpr std::string_view kGroupPrefix = "group:";  // in Grant::devices
+inline constexpr std::string_view kLabelPrefix = "label:";  // in Grant::assets
+
+// Inclusive address range, e.g. 0-99.
+struct AddressRange {
+  std::uint16_t first = 0;
+  std::uint16_t last = 0;
+};
+
+// Writes to these addresses of this table must carry values in [min, max].
+struct ValueBound {
+  protocols::modbus::Table table = protocols::modbus::Table::holding_registers;
+  AddressRange addresses;
+  std::uint16_t min = 0;
+  std::uint16_t max = 0;
+};
+
+// Minutes since Monday 00:00, local time of the gateway. The caller computes it.
+struct WeekTime {
+  std::uint16_t minute = 0;  // 0 .. 7*1440-1
+};
+
+// Days and a daily interval [from, to) in minutes since midnight; to < from wraps past
+// midnight (a night shift 22:00-06:00 belongs to the day it starts on).
+struct TimeWindow {
+  std::uint8_t days = 0x7f;  // bit 0 = Monday ... bit 6 = Sunday
+  std::uint16_t from = 0;
+  std::uint16_t to = 1440;
+  bool contains(WeekTime now) const noexcept;
+};
+
+inline constexpr std::size_t kTables = 6;  // indexed by protocols::modbus::Table
+
+struct ModbusRules {
+  // Function codes allowed. Config fills in the public read/write codes of the tables the
+  // grant names; diagnostics (7, 8, 11, 12, 17), file records (20, 21), FIFO (24),
+  // device identification (43) and every non-public code only when listed explicitly.
+  std::bitset<256> functions;
+  std::bitset<256> unit_ids;  // unit 0 (broadcast) only when listed explicitly
+  std::array<std::vector<AddressRange>, kTables> read;
+  std::array<std::vector<AddressRange>, kTables> write;
+  std::vector<ValueBound> value_bounds;
+};
 
 struct Grant {
   std::string id;
   std::vector<std::string> users;    // names or "*"; "*" also matches a device-only identity
-  std::vector<std::string> devices;  // device ids or "*"
-  std::vector<std::string> assets;   // asset names or "*"
+  std::vector<std::string> roles;    // role names (from the certificate's Modbus role)
+  std::vector<std::string> devices;  // device ids, "group:NAME" or "*"
+  std::vector<std::string> assets;   // asset names, "label:NAME" or "*"
+  std::vector<TimeWindow> time_windows;  // empty: always
+  std::optional<ModbusRules> modbus;     // absent: no Modbus request is allowed
 };
+
+struct AssetLabels {
+  std::string asset;
+  std::vector<std::string> labels;
+};
+
+using DeviceGroups = std::unordered_map<std::string, std::vector<std::string>>;
 
 struct Subject {
   std::string_view user;    // empty when the certificate binds no user
   std::string_view device;
+  std::string_view role;    // empty when the certificate carries no role
 };
 
 enum class Effect { allow, deny };
@@ -33,21 +98,49 @@ struct Decision {
   Effect effect = Effect::deny;
   std::string_view rule;    // grant id, or kDefaultDenyRule; points into the Policy
   std::string_view reason;  // static text
-  bool allowed() const { return effect == Effect::allow; }
+  bool allowed() const noexcept { return effect == Effect::allow; }
+};
+
+class Policy;
+
+// The grants of one Policy that apply to one subject and asset, found once when a
+// session opens; per-request decisions then look only at these. Holds pointers into the
+// Policy, which must outlive it.
+class SessionGrants {
+ public:
+  // Is this request allowed now? Allocation-free.
+  Decision decide_modbus(const protocols::modbus::Request& request, WeekTime now) const noexcept;
+  bool empty() const noexcept { return grants_.empty(); }
+  bool any_time_window() const noexcept { return any_time_window_; }
+
+ private:
+  friend class Policy;
+  std::vector<const Grant*> grants_;
+  bool any_time_window_ = false;
+};
+
+struct SessionDecision {
+  Decision decision;
+  SessionGrants grants;  // empty unless allowed
 };
 
 class Policy {
  public:
   Policy() = default;
-  explicit Policy(std::vector<Grant> grants);
+  Policy(std::vector<Grant> grants, std::vector<AssetLabels> assets, DeviceGroups device_groups);
 
-  // May the subject open a session to the asset? Allocation-free.
-  Decision decide_session(const Subject& subject, std::string_view asset) const;
+  // May the subject open a session to the asset now?
+  SessionDecision decide_session(const Subject& subject, std::string_view asset, WeekTime now) const;
 
-  std::size_t grant_count() const { return grants_.size(); }
+  std::size_t grant_count() const noexcept { return grants_.size(); }
 
  private:
+  bool names_device(const Grant& grant, std::string_view device) const;
+  bool names_asset(const Grant& grant, std::string_view asset) const;
+
   std::vector<Grant> grants_;
+  std::unordered_map<std::string, std::vector<std::string>> asset_labels_;
+  DeviceGroups device_groups_;
 };
 
 }  // namespace conduit::authz

@@ -5,175 +5,15 @@
 #include <charconv>
 #include <cstring>
 #include <fstream>
-#include <map>
-#include <nlohmann/json.hpp>
-#include <set>
 #include <sstream>
+
+#include "config/json_reader.hpp"
 
 namespace conduit::config {
 namespace {
 
 using nlohmann::json;
-
-// RFC 6901: "~" and "/" inside a key are escaped.
-std::string pointer_append(const std::string& base, std::string_view key) {
-  std::string out = base + "/";
-  for (char c : key) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-std::string json_quoted(std::string_view text) { return json(std::string(text)).dump(); }
-
-const char* type_name(const json& value) {
-  if (value.is_number_unsigned() || value.is_number_integer()) return "integer";
-  return value.type_name();
-}
-
-bool valid_name(std::string_view name) {
-  if (name.empty() || name.size() > 64) return false;
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
-// Reads one JSON object, remembering which keys were used so that finish() can reject
-// unknown keys (a misspelt "max_sesions" must not silently fall back to a default).
-class ObjectReader {
- public:
-  ObjectReader(const json& value, std::string pointer) : value_(value), pointer_(std::move(pointer)) {
-    if (!value_.is_object()) {
-      throw ConfigError(pointer_, std::string("expected an object, got ") + type_name(value_));
-    }
-  }
-
-  std::string at(std::string_view key) const { return pointer_append(pointer_, key); }
-
-  const json* find(std::string_view key) {
-    known_.insert(std::string(key));
-    auto it = value_.find(std::string(key));
-    return it == value_.end() ? nullptr : &*it;
-  }
-
-  const json& require(std::string_view key) {
-    const json* value = find(key);
-    if (!value) throw ConfigError(at(key), "missing required field");
-    return *value;
-  }
-
-  std::string string(std::string_view key, const std::string& fallback) {
-    const json* value = find(key);
-    return value ? as_string(*value, at(key)) : fallback;
-  }
-
-  std::string required_string(std::string_view key) { return as_string(require(key), at(key)); }
-
-  std::string required_name(std::string_view key) {
-    std::string name = required_string(key);
-    if (!valid_name(name)) {
-      throw ConfigError(at(key), json_quoted(name) + " is not a name (1-64 of A-Z a-z 0-9 . _ -)");
-    }
-    return name;
-  }
-
-  std::uint64_t number(std::string_view key, std::uint64_t fallback, std::uint64_t min,
-                       std::uint64_t max) {
-    const json* value = find(key);
-    if (!value) return fallback;
-    if (!value->is_number_unsigned() && !(value->is_number_integer() && value->get<std::int64_t>() >= 0)) {
-      throw ConfigError(at(key), std::string("expected a non-negative integer, got ") + type_name(*value));
-    }
-    auto number = value->get<std::uint64_t>();
-    if (number < min || number > max) {
-      throw ConfigError(at(key), std::to_string(number) + " is out of range " + std::to_string(min) +
-                                     ".." + std::to_string(max));
-    }
-    return number;
-  }
-
-  std::vector<std::string> names(std::string_view key) {
-    const json& list = require(key);
-    if (!list.is_array()) {
-      throw ConfigError(at(key), std::string("expected an array, got ") + type_name(list));
-    }
-    if (list.empty()) throw ConfigError(at(key), "must not be empty (use \"*\" for any)");
-    std::vector<std::string> out;
-    for (std::size_t i = 0; i < list.size(); ++i) {
-      std::string item_pointer = pointer_append(at(key), std::to_string(i));
-      std::string name = as_string(list[i], item_pointer);
-      if (name != authz::kWildcard && !valid_name(name)) {
-        throw ConfigError(item_pointer, json_quoted(name) + " is not a name or \"*\"");
-      }
-      out.push_back(std::move(name));
-    }
-    return out;
-  }
-
-  void finish() const {
-    for (const auto& [key, unused] : value_.items()) {
-      if (known_.count(key)) continue;
-      std::string expected;
-      for (const auto& name : known_) expected += (expected.empty() ? "" : ", ") + name;
-      throw ConfigError(at(key), "unknown key (expected one of: " + expected + ")");
-    }
-  }
-
- private:
-  static std::string as_string(const json& value, const std::string& pointer) {
-    if (!value.is_string()) {
-      throw ConfigError(pointer, std::string("expected a string, got ") + type_name(value));
-    }
-    return value.get<std::string>();
-  }
-
-  const json& value_;
-  std::string pointer_;
-  std::set<std::string> known_;
-};
-
-const json& require_array(ObjectReader& reader, std::string_view key) {
-  const json& list = reader.require(key);
-  if (!list.is_array()) {
-    throw ConfigError(reader.at(key), std::string("expected an array, got ") + type_name(list));
-  }
-  return list;
-}
-
-Endpoint endpoint(ObjectReader& reader, std::string_view key, bool port_zero_allowed) {
-  std::string text = reader.required_string(key);
-  auto parsed = parse_endpoint(text);
-  if (!parsed) throw ConfigError(reader.at(key), json_quoted(text) + " is not host:port");
-  if (parsed->port == 0 && !port_zero_allowed) {
-    throw ConfigError(reader.at(key), json_quoted(text) + " has port 0");
-  }
-  return *parsed;
-}
-
-// Remembers the first place each name was seen, to report duplicates with both places.
-class UniqueNames {
- public:
-  explicit UniqueNames(std::string what) : what_(std::move(what)) {}
-  void add(const std::string& name, const std::string& pointer) {
-    auto [it, inserted] = first_.emplace(name, pointer);
-    if (!inserted) {
-      throw ConfigError(pointer, "duplicate " + what_ + " " + json_quoted(name) + " (first at " + it->second + ")");
-    }
-  }
-
- private:
-  std::string what_;
-  std::map<std::string, std::string> first_;
-};
+using namespace detail;
 
 std::filesystem::path readable_file(ObjectReader& reader, std::string_view key,
                                     const std::string& fallback, const std::filesystem::path& data_dir) {
@@ -237,6 +77,26 @@ Limits load_limits(const json* value) {
   return limits;
 }
 
+Protocol protocol(ObjectReader& reader, std::string_view key) {
+  std::string text = reader.string(key, "tcp");
+  if (text == "tcp") return Protocol::tcp;
+  if (text == "modbus") return Protocol::modbus;
+  throw ConfigError(reader.at(key), json_quoted(text) + " is not \"tcp\" or \"modbus\"");
+}
+
+ModbusAssetSettings load_modbus_asset(const json& value, const std::string& pointer) {
+  ObjectReader reader(value, pointer);
+  ModbusAssetSettings settings;
+  settings.unit_ids = unit_ids(reader, "unit_ids");
+  settings.max_connections = static_cast<unsigned>(reader.number("max_connections", 2, 1, 64));
+  settings.max_in_flight = static_cast<unsigned>(reader.number("max_in_flight", 1, 1, 64));
+  settings.request_timeout = std::chrono::milliseconds(reader.number("request_timeout_ms", 1000, 10, 600000));
+  settings.max_outstanding_per_client =
+      static_cast<unsigned>(reader.number("max_outstanding_per_client", 16, 1, 1024));
+  reader.finish();
+  return settings;
+}
+
 std::vector<Asset> load_assets(ObjectReader& root) {
   const json& list = require_array(root, "assets");
   std::vector<Asset> assets;
@@ -247,6 +107,16 @@ std::vector<Asset> load_assets(ObjectReader& root) {
     asset.name = reader.required_name("name");
     unique.add(asset.name, reader.at("name"));
     asset.address = endpoint(reader, "address", false);
+    asset.kind = protocol(reader, "kind");
+    asset.labels = reader.names("labels", false);
+    const json* modbus = reader.find("modbus");
+    if (modbus && asset.kind != Protocol::modbus) {
+      throw ConfigError(reader.at("modbus"), "only for assets of kind \"modbus\"");
+    }
+    if (asset.kind == Protocol::modbus) {
+      static const json kDefaults = json::object();
+      asset.modbus = load_modbus_asset(modbus ? *modbus : kDefaults, reader.at("modbus"));
+    }
     reader.finish();
     assets.push_back(std::move(asset));
   }
@@ -267,8 +137,14 @@ std::vector<Listener> load_listeners(ObjectReader& root, const Config& config) {
     listener.bind = endpoint(reader, "bind", true);
     if (listener.bind.port != 0) unique_binds.add(listener.bind.to_string(), reader.at("bind"));
     listener.asset = reader.required_string("asset");
-    if (!config.find_asset(listener.asset)) {
-      throw ConfigError(reader.at("asset"), "no asset named " + json_quoted(listener.asset));
+    const Asset* asset = config.find_asset(listener.asset);
+    if (!asset) throw ConfigError(reader.at("asset"), "no asset named " + json_quoted(listener.asset));
+    listener.protocol = protocol(reader, "protocol");
+    // An opaque tunnel to a Modbus asset would bypass request-by-request policy.
+    if (asset->kind != listener.protocol) {
+      throw ConfigError(reader.at("protocol"), std::string("asset ") + json_quoted(asset->name) + " is of kind " +
+                                                   (asset->kind == Protocol::modbus ? "\"modbus\"" : "\"tcp\"") +
+                                                   "; its listeners must use the same protocol");
     }
     reader.finish();
     listeners.push_back(std::move(listener));
@@ -276,32 +152,17 @@ std::vector<Listener> load_listeners(ObjectReader& root, const Config& config) {
   return listeners;
 }
 
-std::vector<authz::Grant> load_grants(ObjectReader& root, const Config& config) {
-  const json* value = root.find("grants");
-  if (!value) return {};
-  if (!value->is_array()) {
-    throw ConfigError("/grants", std::string("expected an array, got ") + type_name(*value));
+authz::DeviceGroups load_device_groups(ObjectReader& root) {
+  authz::DeviceGroups groups;
+  const json* value = root.find("device_groups");
+  if (!value) return groups;
+  ObjectReader reader(*value, "/device_groups");
+  for (const auto& [name, unused] : value->items()) {
+    if (!valid_name(name)) throw ConfigError(reader.at(name), json_quoted(name) + " is not a name");
+    groups.emplace(name, reader.names(name));
   }
-  std::vector<authz::Grant> grants;
-  UniqueNames unique("grant id");
-  for (std::size_t i = 0; i < value->size(); ++i) {
-    ObjectReader reader((*value)[i], "/grants/" + std::to_string(i));
-    authz::Grant grant;
-    grant.id = reader.required_name("id");
-    unique.add(grant.id, reader.at("id"));
-    grant.users = reader.names("users");
-    grant.devices = reader.names("devices");
-    grant.assets = reader.names("assets");
-    for (std::size_t a = 0; a < grant.assets.size(); ++a) {
-      if (grant.assets[a] != authz::kWildcard && !config.find_asset(grant.assets[a])) {
-        throw ConfigError(reader.at("assets") + "/" + std::to_string(a),
-                          "no asset named " + json_quoted(grant.assets[a]));
-      }
-    }
-    reader.finish();
-    grants.push_back(std::move(grant));
-  }
-  return grants;
+  reader.finish();
+  return groups;
 }
 
 // nlohmann's messages start with "[json.exception.parse_error.101] "; keep what follows.
@@ -370,7 +231,8 @@ Config load_text(std::string_view text, const std::filesystem::path& file,
   config.limits = load_limits(reader.find("limits"));
   config.assets = load_assets(reader);
   config.listeners = load_listeners(reader, config);
-  config.grants = load_grants(reader, config);
+  config.device_groups = load_device_groups(reader);
+  config.grants = load_grants(reader.find("grants"), config);
   reader.finish();
   return config;
 }

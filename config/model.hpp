@@ -2,6 +2,7 @@
 // Plain data: no runtime state, no I/O. Field meanings are documented in config/README.md.
 #pragma once
 
+#include <bitset>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -44,15 +45,31 @@ struct Limits {
   unsigned max_unauthenticated = 64;
 };
 
+enum class Protocol { tcp, modbus };
+
 struct Listener {
   std::string name;
   Endpoint bind;
   std::string asset;
+  Protocol protocol = Protocol::tcp;
+};
+
+// How the gateway talks to a Modbus asset: real PLCs accept few connections and often
+// one request at a time, so many client sessions share a small pool.
+struct ModbusAssetSettings {
+  std::bitset<256> unit_ids;                 // others are answered with exception 0A
+  unsigned max_connections = 2;              // upstream connections in the pool
+  unsigned max_in_flight = 1;                // requests outstanding per upstream connection
+  std::chrono::milliseconds request_timeout{1000};  // answered with exception 0B after this
+  unsigned max_outstanding_per_client = 16;  // flood protection per client session
 };
 
 struct Asset {
   std::string name;
   Endpoint address;
+  Protocol kind = Protocol::tcp;
+  std::vector<std::string> labels;
+  ModbusAssetSettings modbus;                // meaningful when kind == modbus
 };
 
 struct Config {
@@ -63,6 +80,7 @@ struct Config {
   std::vector<Listener> listeners;
   std::vector<Asset> assets;
   std::vector<authz::Grant> grants;
+  authz::DeviceGroups device_groups;
 
   const Asset* find_asset(const std::string& name) const;
 };

@@ -1,4 +1,5 @@
 #include "mfa/certificate_identity.hpp"
+#include "mfa/site_ca.hpp"
 
 #include <memory>
 #include <string_view>
@@ -15,10 +16,6 @@ namespace conduit::mfa {
 namespace {
 
 constexpr std::string_view kUserUriPrefix = "conduit:user/";
-
-struct OpensslBytesFree {
-  void operator()(unsigned char* p) const noexcept { OPENSSL_free(p); }
-};
 
 std::string_view view_of(const ASN1_STRING* text) {
   const unsigned char* data = ASN1_STRING_get0_data(text);
@@ -63,6 +60,21 @@ std::string user_of(const X509* certificate) {
   return {};
 }
 
+// exactly one role extension, whose value is one UTF8String; anything else is no role.
+std::string role_of(const X509* certificate) {
+  const std::unique_ptr<ASN1_OBJECT, OpensslFree<ASN1_OBJECT_free>> oid(OBJ_txt2obj(kModbusRoleOid, 1));
+  if (!oid) return {};
+  const int index = X509_get_ext_by_OBJ(certificate, oid.get(), -1);
+  if (index < 0 || X509_get_ext_by_OBJ(certificate, oid.get(), index) >= 0) return {};
+  const ASN1_OCTET_STRING* data = X509_EXTENSION_get_data(X509_get_ext(certificate, index));
+  const unsigned char* cursor = ASN1_STRING_get0_data(data);
+  const std::unique_ptr<ASN1_UTF8STRING, OpensslFree<ASN1_UTF8STRING_free>> role(
+      d2i_ASN1_UTF8STRING(nullptr, &cursor, ASN1_STRING_length(data)));
+  if (!role || cursor != ASN1_STRING_get0_data(data) + ASN1_STRING_length(data)) return {};
+  const std::string_view text = view_of(role.get());
+  return has_nul(text) ? std::string() : std::string(text);
+}
+
 // Same digits as BN_bn2hex (whole bytes, no leading zero bytes), lower-cased, without
 // allocating a BIGNUM.
 std::string serial_of(const X509* certificate) {
@@ -88,7 +100,7 @@ CertificateIdentity identity_from_certificate(const X509* certificate) {
   // Decoding a malformed SAN queues OpenSSL errors; left on this thread's queue they would
   // be misread as the cause of the next failing TLS call on the connection.
   ERR_set_mark();
-  CertificateIdentity identity{device_of(certificate), user_of(certificate),
+  CertificateIdentity identity{device_of(certificate), user_of(certificate), role_of(certificate),
                                serial_of(certificate)};
   ERR_pop_to_mark();
   return identity;

@@ -26,6 +26,11 @@ struct OpensslFree {
   }
 };
 
+// For buffers OpenSSL allocates for us (i2d_*, ASN1_STRING_to_UTF8).
+struct OpensslBytesFree {
+  void operator()(unsigned char* p) const noexcept { OPENSSL_free(p); }
+};
+
 using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, OpensslFree<EVP_PKEY_free>>;
 using X509Ptr = std::unique_ptr<X509, OpensslFree<X509_free>>;
 using X509NamePtr = std::unique_ptr<X509_NAME, OpensslFree<X509_NAME_free>>;

@@ -331,6 +331,27 @@ GeneralNamesPtr new_general_names() {
   return names;
 }
 
+// Modbus/TCP Security: a non-critical extension whose value is the DER of one
+// UTF8String (a critical one would make other verifiers reject the certificate).
+void add_role_extension(X509* certificate, const std::string& role) {
+  const std::unique_ptr<ASN1_OBJECT, OpensslFree<ASN1_OBJECT_free>> oid(OBJ_txt2obj(kModbusRoleOid, 1));
+  const std::unique_ptr<ASN1_UTF8STRING, OpensslFree<ASN1_UTF8STRING_free>> text(ASN1_UTF8STRING_new());
+  if (!oid || !text || ASN1_STRING_set(text.get(), role.data(), static_cast<int>(role.size())) != 1) {
+    fail_openssl("cannot encode the role");
+  }
+  unsigned char* der = nullptr;
+  const int length = i2d_ASN1_UTF8STRING(text.get(), &der);
+  const std::unique_ptr<unsigned char, OpensslBytesFree> der_owner(der);
+  const std::unique_ptr<ASN1_OCTET_STRING, OpensslFree<ASN1_OCTET_STRING_free>> value(ASN1_OCTET_STRING_new());
+  if (length <= 0 || !value || ASN1_OCTET_STRING_set(value.get(), der, length) != 1) {
+    fail_openssl("cannot encode the role");
+  }
+  const X509ExtensionPtr extension(X509_EXTENSION_create_by_OBJ(nullptr, oid.get(), 0, value.get()));
+  if (!extension || X509_add_ext(certificate, extension.get(), -1) != 1) {
+    fail_openssl("cannot add the role extension");
+  }
+}
+
 void sign(X509* certificate, EVP_PKEY* key) {
   if (X509_sign(certificate, key, EVP_sha256()) <= 0) {
     fail_openssl("cannot sign the certificate");
@@ -346,7 +367,8 @@ struct SiteCa::Impl {
 
   // The profile shared by every issued certificate (see the header).
   IssuedCertificate issue(const std::string& common_name, std::chrono::days validity,
-                          const char* extended_key_usage, GENERAL_NAMES* alt_names) const {
+                          const char* extended_key_usage, GENERAL_NAMES* alt_names,
+                          const std::optional<std::string>& role = std::nullopt) const {
     const EvpPkeyPtr leaf_key = generate_key();
     const X509Ptr leaf = new_certificate(leaf_key.get(), common_name, validity);
     if (X509_set_issuer_name(leaf.get(), X509_get_subject_name(certificate.get())) != 1) {
@@ -364,6 +386,7 @@ struct SiteCa::Impl {
                           X509V3_ADD_DEFAULT) != 1) {
       fail_openssl("cannot add the subjectAltName extension");
     }
+    if (role) add_role_extension(leaf.get(), *role);
     sign(leaf.get(), key.get());
     IssuedCertificate issued{certificate_to_pem(leaf.get()), private_key_to_pem(leaf_key.get())};
     if (issued.certificate_pem.empty() || issued.private_key_pem.empty()) {
@@ -488,12 +511,13 @@ IssuedCertificate SiteCa::issue_device(const DeviceCertificateSpec& spec) const 
   ERR_clear_error();
   require_name("device id", spec.device_id);
   if (spec.user) require_name("user name", *spec.user);
+  if (spec.role) require_name("role", *spec.role);
   require_validity(spec.validity);
   const GeneralNamesPtr names = new_general_names();
   if (spec.user) {
     add_general_name(names.get(), GEN_URI, std::string(kUserUriPrefix) + *spec.user);
   }
-  return impl_->issue(spec.device_id, spec.validity, "clientAuth", names.get());
+  return impl_->issue(spec.device_id, spec.validity, "clientAuth", names.get(), spec.role);
 }
 
 std::string SiteCa::certificate_pem() const {

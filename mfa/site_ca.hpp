@@ -9,7 +9,8 @@
 // Every issued certificate is ECDSA P-256, signed with SHA-256, with a random 16-byte
 // serial, notBefore 60 s in the past (clock skew between plant machines), and
 // basicConstraints CA:FALSE. Device certificates carry the device id as subject CN and,
-// where a user is bound, a SAN URI "conduit:user/NAME".
+// where a user is bound, a SAN URI "conduit:user/NAME"; where a role is given, the
+// Modbus/TCP Security role extension (kModbusRoleOid, UTF8String, non-critical, R-21/R-22).
 //
 // Errors are start-up/administration errors and are thrown as PkiError with a message a
 // person can act on. Not thread-safe per object; separate objects may be used on separate
@@ -26,6 +27,8 @@
 
 namespace conduit::mfa {
 
+inline constexpr const char* kModbusRoleOid = "1.3.6.1.4.1.50316.802.1";
+
 class PkiError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -41,6 +44,7 @@ struct ServerCertificateSpec {
 struct DeviceCertificateSpec {
   std::string device_id;                 // subject CN; [A-Za-z0-9._-]{1,64}
   std::optional<std::string> user;       // SAN URI conduit:user/<user>; same charset
+  std::optional<std::string> role;       // Modbus/TCP Security role extension; same charset
   std::chrono::days validity{365};
 };
 

@@ -74,7 +74,7 @@ void init_event_log(LogFormat format) {
   spdlog::set_default_logger(logger);
 }
 
-void log_event(LogLevel level, std::string_view event, std::initializer_list<LogField> fields) {
+void log_event(LogLevel level, std::string_view event, std::span<const LogField> fields) {
   std::string line;
   line.reserve(256);
   if (g_format == LogFormat::json) {

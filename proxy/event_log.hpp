@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <span>
 #include <string_view>
 #include <variant>
 
@@ -17,6 +18,7 @@ struct LogField {
   std::string_view key;
   std::variant<std::string_view, std::int64_t> value;
 
+  LogField() : value(std::string_view()) {}
   LogField(std::string_view k, std::string_view v) : key(k), value(v) {}
   LogField(std::string_view k, const char* v) : key(k), value(std::string_view(v)) {}
   template <typename Integer>
@@ -25,6 +27,9 @@ struct LogField {
 };
 
 void init_event_log(LogFormat format);
-void log_event(LogLevel level, std::string_view event, std::initializer_list<LogField> fields);
+void log_event(LogLevel level, std::string_view event, std::span<const LogField> fields);
+inline void log_event(LogLevel level, std::string_view event, std::initializer_list<LogField> fields) {
+  log_event(level, event, std::span<const LogField>(fields.begin(), fields.size()));
+}
 
 }  // namespace conduit::proxy

@@ -12,13 +12,16 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <csignal>
+#include <latch>
 #include <list>
 #include <random>
 #include <thread>
 
 #include "config/load.hpp"
 #include "proxy/event_log.hpp"
+#include "proxy/net_text.hpp"
 #include "proxy/privileges.hpp"
+#include "proxy/modbus_session.hpp"
 #include "proxy/tcp_session.hpp"
 
 namespace conduit::proxy {
@@ -32,15 +35,20 @@ using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>
 
 struct Worker {
   asio::io_context context{1};
-  std::vector<tcp::acceptor> acceptors;  // one per listener, same order as the config
+  std::vector<tcp::acceptor> acceptors;  // one per listener, same order as the config; closed if not bound here
   SessionRegistry registry;
+  ModbusPools modbus_pools;
   std::thread thread;
 };
 
-std::string endpoint_text(const tcp::endpoint& endpoint) {
-  auto address = endpoint.address();
-  return (address.is_v6() ? "[" + address.to_string() + "]" : address.to_string()) + ":" +
-         std::to_string(endpoint.port());
+// A Modbus asset's pool and every session that uses it live on one I/O thread (no locks,
+// no cross-thread hop per request; one PLC is far slower than one core). The asset's
+// position in the configuration picks the thread.
+std::size_t home_worker(const config::Config& config, const config::Listener& listener, std::size_t workers) {
+  for (std::size_t i = 0; i < config.assets.size(); ++i) {
+    if (config.assets[i].name == listener.asset) return i % workers;
+  }
+  return 0;
 }
 
 // Counts a new connection against a cap; false (and no count) if the cap is reached.
@@ -83,16 +91,27 @@ asio::awaitable<void> accept_loop(Worker& worker, std::size_t listener_index, Ga
       socket.close(ignored);
       continue;
     }
-    start_tcp_session(std::move(socket), listener_index, std::move(snapshot), state, worker.registry);
+    if (snapshot->config.listeners[listener_index].protocol == config::Protocol::modbus) {
+      start_modbus_session(std::move(socket), listener_index, std::move(snapshot), state, worker.registry,
+                           worker.modbus_pools);
+    } else {
+      start_tcp_session(std::move(socket), listener_index, std::move(snapshot), state, worker.registry);
+    }
   }
 }
 
-// Binds listener `index` on every worker with SO_REUSEPORT. With port 0 the first bind
-// picks the port and the others share it.
-std::string bind_listener(std::list<Worker>& workers, const config::Listener& listener) {
+// Binds a listener on every worker with SO_REUSEPORT (Modbus listeners: on the asset's
+// home worker only). With port 0 the first bind picks the port and the others share it.
+std::string bind_listener(std::list<Worker>& workers, const config::Config& config, const config::Listener& listener) {
   tcp::endpoint endpoint(asio::ip::make_address(listener.bind.host), listener.bind.port);
+  std::size_t home = home_worker(config, listener, workers.size());
+  std::size_t index = 0;
   for (Worker& worker : workers) {
     tcp::acceptor acceptor(worker.context);
+    if (listener.protocol == config::Protocol::modbus && index++ != home) {
+      worker.acceptors.push_back(std::move(acceptor));
+      continue;
+    }
     boost::system::error_code ec;
     acceptor.open(endpoint.protocol(), ec);
     if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
@@ -110,12 +129,16 @@ std::string bind_listener(std::list<Worker>& workers, const config::Listener& li
 }
 
 // Listener binds cannot change after start-up: privileges are gone and rebinding would
-// drop queued connections. Everything else may change on reload.
+// drop queued connections. A Modbus listener's asset fixes the thread its sessions and
+// pool live on, so it cannot change either. Everything else may change on reload.
 bool same_listener_binds(const config::Config& a, const config::Config& b) {
   if (a.listeners.size() != b.listeners.size()) return false;
   for (std::size_t i = 0; i < a.listeners.size(); ++i) {
-    if (a.listeners[i].name != b.listeners[i].name ||
-        a.listeners[i].bind.to_string() != b.listeners[i].bind.to_string()) {
+    const config::Listener& before = a.listeners[i];
+    const config::Listener& after = b.listeners[i];
+    bool pinned = before.protocol == config::Protocol::modbus || after.protocol == config::Protocol::modbus;
+    if (before.name != after.name || before.bind.to_string() != after.bind.to_string() ||
+        before.protocol != after.protocol || (pinned && before.asset != after.asset)) {
       return false;
     }
   }
@@ -128,7 +151,7 @@ void reload(const ServeOptions& options, GatewayState& state) {
     auto current = state.snapshot.load();
     config::Config next = config::load_file(options.config_file, options.data_dir_override);
     if (!same_listener_binds(current->config, next)) {
-      throw config::ConfigError("/listeners", "listener names or binds changed; restart to apply");
+      throw config::ConfigError("/listeners", "listener names, binds, protocols or Modbus assets changed; restart to apply");
     }
     auto snapshot = make_snapshot(std::move(next));
     log_event(LogLevel::info, "config_reloaded",
@@ -148,14 +171,19 @@ void on_every_worker(std::list<Worker>& workers, Function function) {
 // Returns how many sessions were still open at the drain deadline and had to be closed.
 asio::awaitable<unsigned> drain(std::list<Worker>& workers, GatewayState& state) {
   auto timeout = state.snapshot.load()->config.limits.drain_timeout;
-  log_event(LogLevel::info, "drain_started",
-            {{"sessions", state.sessions.load()}, {"timeout_s", timeout.count()}});
-  on_every_worker(workers, [](Worker& worker) {
+  // Acceptors belong to their worker threads; close them there and wait, so that
+  // drain_started really means no new connection is accepted.
+  std::latch closed(static_cast<std::ptrdiff_t>(workers.size()));
+  on_every_worker(workers, [&closed](Worker& worker) {
     for (tcp::acceptor& acceptor : worker.acceptors) {
       boost::system::error_code ignored;
       acceptor.close(ignored);
     }
+    closed.count_down();
   });
+  closed.wait();
+  log_event(LogLevel::info, "drain_started",
+            {{"sessions", state.sessions.load()}, {"timeout_s", timeout.count()}});
   // The control thread polls the session count while draining; sessions themselves stay
   // free of any shutdown bookkeeping on their data path.
   asio::steady_timer poll(co_await asio::this_coro::executor);
@@ -173,9 +201,9 @@ asio::awaitable<unsigned> drain(std::list<Worker>& workers, GatewayState& state)
 }
 
 // Returns once a drain has finished, with the number of sessions it had to close.
-asio::awaitable<void> handle_signals(const ServeOptions& options, std::list<Worker>& workers, GatewayState& state,
-                                     unsigned& terminated) {
-  asio::signal_set signals(co_await asio::this_coro::executor, SIGHUP, SIGTERM, SIGINT);
+asio::awaitable<void> handle_signals(asio::signal_set& signals, const ServeOptions& options,
+                                     std::list<Worker>& workers, GatewayState& state, unsigned& terminated,
+                                     bool& stopping) {
   for (;;) {
     auto [error, signal] = co_await signals.async_wait(kUseTuple);
     if (error) co_return;
@@ -183,8 +211,19 @@ asio::awaitable<void> handle_signals(const ServeOptions& options, std::list<Work
       reload(options, state);
     } else {
       terminated = co_await drain(workers, state);
+      stopping = true;
       co_return;
     }
+  }
+}
+
+// Long sessions flush at close; this bounds how stale the audit file can be meanwhile.
+asio::awaitable<void> flush_request_log(GatewayState& state, const bool& stopping) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (!stopping) {
+    timer.expires_after(std::chrono::seconds(1));
+    co_await timer.async_wait(kUseTuple);
+    state.request_log->flush();
   }
 }
 
@@ -205,17 +244,22 @@ int serve(const ServeOptions& options, std::shared_ptr<const Snapshot> initial) 
 
   GatewayState state;
   state.session_prefix = random_prefix();
+  // Opened before privileges are dropped; the descriptor stays usable afterwards.
+  state.request_log = std::make_unique<audit::RequestLog>(config.gateway.data_dir / "audit");
   state.snapshot.store(initial);
 
   asio::io_context control(1);
-  // Signals are registered before any worker thread exists, so none is lost.
+  // Registered before anything is logged: a SIGHUP sent as soon as `listener_ready`
+  // appears must reload, not kill the process with the default action.
+  asio::signal_set signals(control, SIGHUP, SIGTERM, SIGINT);
   std::list<Worker> workers(threads);
   unsigned terminated = 0;
-  asio::co_spawn(control, handle_signals(options, workers, state, terminated), asio::detached);
+  bool stopping = false;
+  asio::co_spawn(control, handle_signals(signals, options, workers, state, terminated, stopping), asio::detached);
 
   for (const config::Listener& listener : config.listeners) {
     log_event(LogLevel::info, "listener_ready",
-              {{"listener", listener.name}, {"address", bind_listener(workers, listener)}});
+              {{"listener", listener.name}, {"address", bind_listener(workers, config, listener)}});
   }
   if (geteuid() == 0 && !config.gateway.run_as.empty()) {
     DroppedTo dropped = drop_privileges(config.gateway.run_as);
@@ -227,7 +271,7 @@ int serve(const ServeOptions& options, std::shared_ptr<const Snapshot> initial) 
 
   for (Worker& worker : workers) {
     for (std::size_t i = 0; i < worker.acceptors.size(); ++i) {
-      asio::co_spawn(worker.context, accept_loop(worker, i, state), asio::detached);
+      if (worker.acceptors[i].is_open()) asio::co_spawn(worker.context, accept_loop(worker, i, state), asio::detached);
     }
   }
   for (Worker& worker : workers) worker.thread = std::thread([&worker] { worker.context.run(); });
@@ -235,6 +279,7 @@ int serve(const ServeOptions& options, std::shared_ptr<const Snapshot> initial) 
             {{"gateway", config.gateway.id}, {"threads", threads}, {"listeners", config.listeners.size()},
              {"pid", getpid()}});
 
+  asio::co_spawn(control, flush_request_log(state, stopping), asio::detached);
   control.run();  // returns once a drain has finished
   for (Worker& worker : workers) {
     worker.context.stop();

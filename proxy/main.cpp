@@ -7,6 +7,7 @@
 #include "mfa/site_ca.hpp"
 #include "proxy/event_log.hpp"
 #include "proxy/gateway.hpp"
+#include "proxy/tunnel.hpp"
 
 namespace {
 
@@ -25,10 +26,12 @@ struct Args {
   std::string name;
   std::string device;
   std::string user;
+  std::string role;
   std::vector<std::string> dns;
   std::vector<std::string> ips;
   int days = 0;
   std::string out;
+  proxy::TunnelOptions tunnel;
 };
 
 std::optional<fs::path> data_dir_override(const Args& args) {
@@ -75,12 +78,20 @@ int run_issue_server(const Args& args) {
 
 int run_issue_device(const Args& args) {
   auto ca = mfa::SiteCa::open(data_dir_or_default(args));
-  mfa::DeviceCertificateSpec spec{args.device, std::nullopt, std::chrono::days(args.days ? args.days : 365)};
+  mfa::DeviceCertificateSpec spec;
+  spec.device_id = args.device;
+  spec.validity = std::chrono::days(args.days ? args.days : 365);
   if (!args.user.empty()) spec.user = args.user;
+  if (!args.role.empty()) spec.role = args.role;
   auto files = mfa::write_certificate_files(ca.issue_device(spec), args.out, args.device);
   std::cout << "certificate: " << files.certificate.string() << "\nprivate key: " << files.private_key.string()
             << "\nsite CA:     " << ca.certificate_path().string() << "\n";
   return 0;
+}
+
+int run_tunnel(const Args& args) {
+  proxy::init_event_log(args.log_format == "json" ? proxy::LogFormat::json : proxy::LogFormat::text);
+  return proxy::run_tunnel(args.tunnel);
 }
 
 }  // namespace
@@ -130,9 +141,28 @@ int main(int argc, char** argv) {
   add_data_dir(device, args);
   device->add_option("--device", args.device, "Device id (subject CN)")->required();
   device->add_option("--user", args.user, "User bound to the certificate (SAN URI conduit:user/NAME)");
+  device->add_option("--role", args.role, "Modbus/TCP Security role (extension 1.3.6.1.4.1.50316.802.1)");
   device->add_option("--days", args.days, "Validity in days (default 365)")->check(CLI::Range(1, 3650));
   device->add_option("--out", args.out, "Output directory for <device>.crt and <device>.key")->required();
   device->callback(on(run_issue_device));
+
+  auto* tunnel = app.add_subcommand(
+      "tunnel", "Open a local plain-TCP port relayed to a gateway listener over TLS with your client certificate");
+  tunnel->add_option("asset", args.tunnel.asset, "Asset behind the gateway listener (names it in log lines)")
+      ->required();
+  tunnel->add_option("--gateway", args.tunnel.gateway, "Gateway listener host:port (DNS name or IP)")->required();
+  tunnel->add_option("--listen", args.tunnel.listen, "Local ip:port for your tools, e.g. 127.0.0.1:5020")
+      ->required();
+  tunnel->add_option("--cert", args.tunnel.certificate,
+                     "Client certificate (default $XDG_CONFIG_HOME/conduit/client.crt, else ~/.config/conduit/)");
+  tunnel->add_option("--key", args.tunnel.private_key, "Client private key (default <same dir>/client.key)");
+  tunnel->add_option("--ca", args.tunnel.ca, "CA that signed the gateway's certificate (default <same dir>/ca.crt)");
+  tunnel->add_flag("--allow-remote", args.tunnel.allow_remote,
+                   "Allow --listen on a non-loopback address (anyone reaching it acts as you)");
+  tunnel->add_option("--log-format", args.log_format, "Log lines as text or JSON")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->default_str("text");
+  tunnel->callback(on(run_tunnel));
 
   try {
     app.parse(argc, argv);

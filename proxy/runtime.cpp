@@ -8,7 +8,9 @@ namespace conduit::proxy {
 
 std::shared_ptr<const Snapshot> make_snapshot(config::Config config) {
   auto tls = make_server_tls_context(config.tls);
-  authz::Policy policy(config.grants);
+  std::vector<authz::AssetLabels> labels;
+  for (const config::Asset& asset : config.assets) labels.push_back({asset.name, asset.labels});
+  authz::Policy policy(config.grants, std::move(labels), config.device_groups);
   return std::make_shared<const Snapshot>(Snapshot{std::move(config), std::move(policy), std::move(tls)});
 }
 

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "audit/request_log.hpp"
 #include "authz/policy.hpp"
 #include "config/model.hpp"
 
@@ -30,6 +31,7 @@ struct GatewayState {
   std::atomic<unsigned> handshaking{0};    // accepted, TLS handshake not finished
   std::atomic<std::uint64_t> next_session{1};
   std::string session_prefix;              // random per process, so ids stay unique across restarts
+  std::unique_ptr<audit::RequestLog> request_log;  // Modbus request audit trail
 
   std::string new_session_id();
 };

@@ -7,7 +7,6 @@ I/O; timeouts are failure bounds only, never a way to let time pass.
 """
 
 import datetime
-import ipaddress
 import json
 import os
 import pwd
@@ -284,7 +283,8 @@ def expect_tls_refused(address, ctx):
         try:
             tls = ctx.wrap_socket(sock, server_hostname="localhost")
         except TimeoutError:
-            raise AssertionError(f"handshake neither completed nor failed within {TIMEOUT} s") from None
+            raise AssertionError(
+                f"handshake neither completed nor failed within {TIMEOUT} s") from None
         except (ssl.SSLError, ConnectionError) as e:
             return f"handshake: {e}"
         with tls:
@@ -301,9 +301,13 @@ def close_tls(tls):
     """Closes a client TLS connection cleanly: close_notify, then TCP close."""
     try:
         tls.unwrap().close()
-    except (ssl.SSLError, OSError):
-        pass
-    tls.close()
+    except TimeoutError:
+        raise AssertionError(f"no close from the gateway within {TIMEOUT} s of close_notify") \
+            from None
+    except (ssl.SSLError, ConnectionError):
+        pass  # the gateway closed TCP without its own close_notify: also a close
+    finally:
+        tls.close()
 
 
 # --- the gateway ---------------------------------------------------------------------

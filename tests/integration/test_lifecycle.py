@@ -38,7 +38,7 @@ def test_sigterm_drains_live_sessions_refuses_new_ones_and_exits_zero(new_gatewa
     assert close["bytes_in"] == close["bytes_out"] == len(b"before sigterm") + 2048
     assert gw.wait_exit() == 0, gw.log_text()
     stopped = gw.wait_for("gateway_stopped")
-    assert "sessions_closed" in stopped, stopped
+    assert "sessions_terminated" in stopped, stopped
     names = [ev["event"] for ev in gw.all_events()]
     assert names.index("drain_started") < names.index("session_close") \
         < names.index("gateway_stopped")

@@ -1,0 +1,93 @@
+#include "audit/request_log.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+namespace conduit::audit {
+
+RequestLog::RequestLog(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (!ec) std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
+  std::filesystem::path path = dir / "modbus.jsonl";
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0 || !(file_ = ::fdopen(fd, "a"))) {
+    std::string why = std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    throw std::runtime_error("cannot open audit log \"" + path.string() + "\": " + why);
+  }
+  std::setvbuf(file_, nullptr, _IOFBF, 1 << 16);
+}
+
+RequestLog::~RequestLog() {
+  if (file_) std::fclose(file_);
+}
+
+void RequestLog::append(std::string_view line) {
+  std::lock_guard lock(mutex_);
+  std::fwrite(line.data(), 1, line.size(), file_);
+  std::fputc('\n', file_);
+}
+
+void RequestLog::flush() {
+  std::lock_guard lock(mutex_);
+  std::fflush(file_);
+}
+
+LineWriter& LineWriter::raw(std::string_view text) {
+  if (size_ + text.size() > buffer_.size()) {
+    truncated_ = true;
+    return *this;
+  }
+  std::memcpy(buffer_.data() + size_, text.data(), text.size());
+  size_ += text.size();
+  return *this;
+}
+
+LineWriter& LineWriter::string(std::string_view text) {
+  raw("\"");
+  for (unsigned char c : text) {
+    if (c == '"' || c == '\\') {
+      char escaped[2] = {'\\', static_cast<char>(c)};
+      raw({escaped, 2});
+    } else if (c < 0x20) {
+      char escaped[7];
+      std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
+      raw({escaped, 6});
+    } else {
+      char plain = static_cast<char>(c);
+      raw({&plain, 1});
+    }
+  }
+  return raw("\"");
+}
+
+LineWriter& LineWriter::number(long long value) {
+  char digits[24];
+  int length = std::snprintf(digits, sizeof digits, "%lld", value);
+  return raw({digits, static_cast<std::size_t>(length)});
+}
+
+LineWriter& LineWriter::hex(std::span<const unsigned char> bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  raw("\"");
+  for (unsigned char byte : bytes) {
+    char pair[2] = {kHex[byte >> 4], kHex[byte & 0xf]};
+    raw({pair, 2});
+  }
+  return raw("\"");
+}
+
+LineWriter& LineWriter::field(std::string_view key) {
+  if (!first_field_) raw(",");
+  first_field_ = false;
+  string(key);
+  return raw(":");
+}
+
+}  // namespace conduit::audit

@@ -1,0 +1,307 @@
+#include "proxy/modbus_session.hpp"
+
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <cstring>
+#include <vector>
+
+#include "audit/request_log.hpp"
+#include "proxy/tls_session.hpp"
+#include "proxy/week_time.hpp"
+
+namespace conduit::proxy {
+namespace {
+
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+namespace modbus = protocols::modbus;
+using asio::ip::tcp;
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+
+// Anomalies that make a request unsafe to forward or even to answer: the stream is not
+// what a conformant client sends, so the session ends (Modbus firewalls' "sanity check").
+constexpr std::uint32_t kFatalAnomalies =
+    modbus::kQuantityOutOfRange | modbus::kByteCountMismatch | modbus::kAddressOverflow | modbus::kTrailingBytes |
+    modbus::kTruncatedPdu | modbus::kInvalidCoilValue | modbus::kExceptionFunction | modbus::kInvalidFileReference;
+
+const char* anomaly_name(std::uint32_t anomalies) {
+  if (anomalies & modbus::kQuantityOutOfRange) return "quantity out of range";
+  if (anomalies & modbus::kByteCountMismatch) return "byte count mismatch";
+  if (anomalies & modbus::kAddressOverflow) return "address overflow";
+  if (anomalies & modbus::kTrailingBytes) return "trailing bytes";
+  if (anomalies & modbus::kTruncatedPdu) return "truncated PDU";
+  if (anomalies & modbus::kInvalidCoilValue) return "invalid coil value";
+  if (anomalies & modbus::kExceptionFunction) return "exception function code in a request";
+  return "invalid file reference";
+}
+
+const char* outcome_name(ExchangeOutcome outcome) {
+  switch (outcome) {
+    case ExchangeOutcome::response: return "response";
+    case ExchangeOutcome::timeout: return "timeout";
+    case ExchangeOutcome::upstream_failed: return "upstream_failed";
+    case ExchangeOutcome::pending: break;
+  }
+  return "pending";
+}
+
+// The client's buffer holds at least two maximal ADUs so one can always be completed.
+constexpr std::size_t kInputBuffer = 4 * modbus::kMaxAduSize;
+
+// Enforces per-request policy between a Modbus/TCP Security client (TLS, client
+// certificate) and one Modbus asset: every request is decoded, decided, and either
+// answered here with an exception or re-encoded from its decoded form and forwarded
+// through the asset's pool. See modbus_session.hpp.
+class ModbusSession final : public TlsSession, public ModbusExchangeOwner {
+ public:
+  ModbusSession(tcp::socket client, std::size_t listener_index, std::shared_ptr<const Snapshot> snapshot,
+                GatewayState& state, SessionRegistry& registry, std::shared_ptr<ModbusPool> pool)
+      : TlsSession(std::move(client), listener_index, std::move(snapshot), state, registry),
+        pool_(std::move(pool)),
+        resume_(client_.get_executor()) {}
+
+  void on_exchange_done(ModbusExchange& exchange) override {
+    --in_pool_;
+    if (exchange.outcome == ExchangeOutcome::response) {
+      queue_to_client({exchange.response.data(), exchange.response_size});
+    } else {
+      std::array<std::uint8_t, 9> failure{};
+      std::size_t size = modbus::encode_exception(exchange.client_transaction_id, exchange.decoded.mbap.unit_id,
+                                                  exchange.decoded.function,
+                                                  modbus::ExceptionCode::gateway_target_failed, failure);
+      queue_to_client({failure.data(), size});
+    }
+    record(exchange.decoded, rules_[index_of(exchange)], "granted", outcome_name(exchange.outcome),
+           {exchange.request.data(), exchange.request_size},
+           exchange.outcome == ExchangeOutcome::response
+               ? std::span<const std::uint8_t>(exchange.response.data(), exchange.response_size)
+               : std::span<const std::uint8_t>());
+    exchange.owner = nullptr;
+    free_.push_back(&exchange);
+    resume_.cancel();
+  }
+
+ private:
+  asio::awaitable<void> serve() override {
+    const config::ModbusAssetSettings& settings = asset_.modbus;
+    exchanges_.resize(settings.max_outstanding_per_client);
+    rules_.resize(settings.max_outstanding_per_client);
+    for (ModbusExchange& exchange : exchanges_) free_.push_back(&exchange);
+    out_pending_.reserve((settings.max_outstanding_per_client + 4) * modbus::kMaxAduSize);
+    out_writing_.reserve(out_pending_.capacity());
+    log_open(asset_.address.to_string());
+
+    co_await read_requests();
+
+    for (ModbusExchange& exchange : exchanges_) {
+      if (exchange.owner) pool_->cancel(exchange);
+    }
+    if (state_.request_log) state_.request_log->flush();
+  }
+
+  void close_upstream() override { resume_.cancel(); }
+
+  std::size_t close_fields(std::span<LogField> out) const override {
+    out[0] = {"requests", requests_};
+    out[1] = {"denied", denied_};
+    out[2] = {"writes", writes_};
+    return 3;
+  }
+
+  asio::awaitable<void> read_requests() {
+    std::size_t filled = 0;
+    for (;;) {
+      // Flood protection: with every exchange in use, or responses piling up unread,
+      // stop reading; TCP pushes back on the client.
+      while ((free_.empty() || out_pending_.size() > out_pending_.capacity() / 2) && !ended()) {
+        resume_.expires_at(Clock::time_point::max());
+        co_await resume_.async_wait(kUseTuple);
+      }
+      if (ended()) co_return;
+      auto [error, n] = co_await client_.async_read_some(asio::buffer(input_.data() + filled, input_.size() - filled),
+                                                         kUseTuple);
+      if (error) {
+        bool closed = error == asio::error::eof || error == ssl::error::stream_truncated;
+        if (closed) {
+          set_reason("client closed");
+        } else if (error != asio::error::operation_aborted) {
+          set_reason("client error: " + error.message());
+        }
+        co_return;
+      }
+      touch();
+      bytes_in_ += n;
+      filled += n;
+
+      std::size_t consumed = 0;
+      while (!free_.empty()) {
+        auto bytes = std::span<const std::uint8_t>(input_.data() + consumed, filled - consumed);
+        modbus::RequestDecode decoded = modbus::decode_request(bytes);
+        if (decoded.status == modbus::DecodeStatus::need_more) break;
+        if (decoded.status == modbus::DecodeStatus::malformed) {
+          set_reason(decoded.error == modbus::FramingError::bad_protocol_id ? "malformed frame: protocol id is not 0"
+                                                                            : "malformed frame: bad length");
+          record_raw(bytes.first(std::min<std::size_t>(bytes.size(), modbus::kMaxAduSize)), "malformed");
+          co_return;
+        }
+        if (!handle(decoded.request, bytes.first(decoded.size))) co_return;
+        consumed += decoded.size;
+      }
+      std::memmove(input_.data(), input_.data() + consumed, filled - consumed);
+      filled -= consumed;
+    }
+  }
+
+  // Returns false when the session must end.
+  bool handle(const modbus::Request& request, std::span<const std::uint8_t> raw) {
+    ++requests_;
+    if (request.anomalies & kFatalAnomalies) {
+      set_reason(std::string("malformed request: ") + anomaly_name(request.anomalies));
+      record(request, authz::kDefaultDenyRule, "malformed request", "malformed", raw, {});
+      return false;
+    }
+    authz::Decision decision = grants_.decide_modbus(request, now());
+    if (!decision.allowed()) {
+      ++denied_;
+      answer_exception(request, modbus::ExceptionCode::illegal_function);  // not authorized
+      record(request, decision.rule, decision.reason, "denied", raw, {});
+      return true;
+    }
+    if (!asset_.modbus.unit_ids.test(request.mbap.unit_id)) {
+      answer_exception(request, modbus::ExceptionCode::gateway_path_unavailable);
+      record(request, decision.rule, "unit id not served by this asset", "unknown_unit", raw, {});
+      return true;
+    }
+    ModbusExchange& exchange = *free_.back();
+    exchange.request_size = modbus::encode_request(request, request.mbap.transaction_id, exchange.request);
+    if (exchange.request_size == 0) {
+      set_reason("malformed request: cannot be re-encoded");
+      record(request, authz::kDefaultDenyRule, "cannot be re-encoded", "malformed", raw, {});
+      return false;
+    }
+    free_.pop_back();
+    // Forward what the policy evaluated, re-encoded; the decoded view used to match the
+    // response points into the exchange's own copy.
+    exchange.decoded = modbus::decode_request({exchange.request.data(), exchange.request_size}).request;
+    exchange.client_transaction_id = request.mbap.transaction_id;
+    exchange.owner = this;
+    rules_[index_of(exchange)] = decision.rule;
+    if (request.changes_state()) ++writes_;
+    ++in_pool_;
+    pool_->submit(exchange);
+    return true;
+  }
+
+  void answer_exception(const modbus::Request& request, modbus::ExceptionCode code) {
+    std::array<std::uint8_t, 9> adu{};
+    std::size_t size = modbus::encode_exception(request.mbap.transaction_id, request.mbap.unit_id, request.function,
+                                                code, adu);
+    queue_to_client({adu.data(), size});
+  }
+
+  void queue_to_client(std::span<const std::uint8_t> adu) {
+    out_pending_.insert(out_pending_.end(), adu.begin(), adu.end());
+    if (writing_ || closing()) return;
+    writing_ = true;
+    auto self = std::static_pointer_cast<ModbusSession>(shared_from_this());
+    asio::co_spawn(client_.get_executor(), [self] { return self->write_responses(); }, asio::detached);
+  }
+
+  asio::awaitable<void> write_responses() {
+    while (!out_pending_.empty()) {
+      std::swap(out_pending_, out_writing_);
+      auto [error, written] = co_await asio::async_write(client_, asio::buffer(out_writing_), kUseTuple);
+      out_writing_.clear();
+      if (error) {
+        set_reason("client error: " + error.message());
+        close_sockets();
+        break;
+      }
+      bytes_out_ += written;
+      touch();
+      resume_.cancel();  // the reader may have paused on a full output buffer
+    }
+    writing_ = false;
+  }
+
+  // Closed by a deadline, a drain or a write error while the reader was paused.
+  bool ended() const { return closing() || !client_.next_layer().is_open(); }
+
+  authz::WeekTime now() {
+    if (!grants_.any_time_window()) return {};
+    auto second = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+    if (second != cached_second_) {
+      cached_second_ = second;
+      cached_week_ = week_time(second);
+    }
+    return cached_week_;
+  }
+
+  std::size_t index_of(const ModbusExchange& exchange) const {
+    return static_cast<std::size_t>(&exchange - exchanges_.data());
+  }
+
+  void record(const modbus::Request& request, std::string_view rule, std::string_view reason,
+              std::string_view outcome, std::span<const std::uint8_t> request_bytes,
+              std::span<const std::uint8_t> response_bytes) {
+    if (!state_.request_log) return;
+    std::array<char, 2048> buffer;
+    audit::LineWriter line(buffer);
+    std::array<char, 128> summary{};
+    std::size_t summary_size = modbus::describe(request, summary);
+    auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::system_clock::now().time_since_epoch());
+    line.raw("{").field("ts_us").number(micros.count());
+    line.field("session").string(session_id_).field("user").string(identity_.user);
+    line.field("device").string(identity_.device).field("role").string(identity_.role);
+    line.field("asset").string(asset_.name).field("unit").number(request.mbap.unit_id);
+    line.field("function").number(request.function).field("summary").string({summary.data(), summary_size});
+    line.field("decision").string(outcome == "denied" || outcome == "malformed" ? "deny" : "allow");
+    line.field("rule").string(rule).field("reason").string(reason).field("outcome").string(outcome);
+    if (response_bytes.size() >= 9 && (response_bytes[7] & modbus::function::kExceptionBit)) {
+      line.field("exception").number(response_bytes[8]);
+    }
+    line.field("request").hex(request_bytes);
+    if (!response_bytes.empty()) line.field("response").hex(response_bytes);
+    line.raw("}");
+    if (!line.truncated()) state_.request_log->append(line.view());
+  }
+
+  void record_raw(std::span<const std::uint8_t> bytes, std::string_view outcome) {
+    record(modbus::Request{}, authz::kDefaultDenyRule, reason_, outcome, bytes, {});
+  }
+
+  std::shared_ptr<ModbusPool> pool_;
+  asio::steady_timer resume_;
+  std::vector<ModbusExchange> exchanges_;  // allocated once per session
+  std::vector<std::string_view> rules_;    // rule that allowed each exchange
+  std::vector<ModbusExchange*> free_;
+  std::array<std::uint8_t, kInputBuffer> input_{};
+  std::vector<std::uint8_t> out_pending_;
+  std::vector<std::uint8_t> out_writing_;
+  bool writing_ = false;
+  unsigned in_pool_ = 0;
+  std::uint64_t requests_ = 0;
+  std::uint64_t denied_ = 0;
+  std::uint64_t writes_ = 0;
+  std::chrono::sys_seconds cached_second_{};
+  authz::WeekTime cached_week_{};
+};
+
+}  // namespace
+
+void start_modbus_session(tcp::socket client, std::size_t listener_index, std::shared_ptr<const Snapshot> snapshot,
+                          GatewayState& state, SessionRegistry& registry, ModbusPools& pools) {
+  const config::Asset& asset = *snapshot->config.find_asset(snapshot->config.listeners.at(listener_index).asset);
+  auto pool = pools.get(client.get_executor(), asset);
+  std::make_shared<ModbusSession>(std::move(client), listener_index, std::move(snapshot), state, registry,
+                                  std::move(pool))
+      ->start();
+}
+
+}  // namespace conduit::proxy

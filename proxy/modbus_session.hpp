@@ -1,0 +1,25 @@
+// A client session on a `modbus` listener: Modbus/TCP Security (MBAP inside TLS, client
+// certificate required; port 802 by convention). Every request is decoded
+// (protocols/modbus), decided against the session's grants (authz), recorded (audit), and
+// either answered here -- exception 01 for "not authorized" (Modbus/TCP Security R-31),
+// 0A for a unit the asset does not serve, 0B when the asset does not answer -- or
+// re-encoded from its decoded form and forwarded through the asset's upstream pool.
+// Malformed framing or a structurally invalid request ends the session: nothing after it
+// can be framed or trusted.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <memory>
+
+#include "proxy/modbus_pool.hpp"
+#include "proxy/runtime.hpp"
+#include "proxy/session_registry.hpp"
+
+namespace conduit::proxy {
+
+// Must run on the I/O thread that owns `pools` (the asset's home thread).
+void start_modbus_session(boost::asio::ip::tcp::socket client, std::size_t listener_index,
+                          std::shared_ptr<const Snapshot> snapshot, GatewayState& state, SessionRegistry& registry,
+                          ModbusPools& pools);
+
+}  // namespace conduit::proxy

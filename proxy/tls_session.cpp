@@ -1,0 +1,190 @@
+#include "proxy/tls_session.hpp"
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "proxy/net_text.hpp"
+#include "proxy/week_time.hpp"
+
+namespace conduit::proxy {
+namespace {
+
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+// How long we wait for the client's close_notify after sending ours.
+constexpr auto kShutdownGrace = std::chrono::seconds(1);
+
+}  // namespace
+
+TlsSession::TlsSession(asio::ip::tcp::socket client, std::size_t listener_index,
+                       std::shared_ptr<const Snapshot> snapshot, GatewayState& state, SessionRegistry& registry)
+    : snapshot_(std::move(snapshot)),
+      listener_(snapshot_->config.listeners.at(listener_index)),
+      asset_(*snapshot_->config.find_asset(listener_.asset)),
+      state_(state),
+      client_(std::move(client), *snapshot_->tls),
+      registry_(registry),
+      timer_(client_.get_executor()) {
+  peer_ = remote_text(client_.next_layer());
+  registry_.add(this);
+}
+
+TlsSession::~TlsSession() {
+  registry_.remove(this);
+  release_unauthenticated();
+  state_.sessions.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void TlsSession::start() {
+  set_phase(Phase::handshake, snapshot_->config.limits.handshake_timeout);
+  auto self = shared_from_this();
+  asio::co_spawn(client_.get_executor(), [self] { return self->watchdog(); }, asio::detached);
+  asio::co_spawn(client_.get_executor(), [self] { return self->run(); }, asio::detached);
+}
+
+void TlsSession::terminate(std::string_view reason) {
+  set_reason(reason);
+  close_sockets();
+}
+
+asio::awaitable<void> TlsSession::run() {
+  // Not `if (co_await open())`: GCC 12 miscompiles co_await inside a condition here.
+  bool allowed = co_await open();
+  if (allowed) {
+    opened_at_ = Clock::now();
+    opened_ = true;
+    co_await serve();
+    co_await close_client();
+    log_close();
+  }
+  finish();
+}
+
+asio::awaitable<bool> TlsSession::open() {
+  auto [handshake_error] = co_await client_.async_handshake(ssl::stream_base::server, kUseTuple);
+  release_unauthenticated();
+  if (handshake_error) {
+    log_handshake_failure(handshake_error);
+    co_return false;
+  }
+  boost::system::error_code ignored;
+  client_.next_layer().set_option(asio::ip::tcp::no_delay(true), ignored);
+
+  identity_ = mfa::identity_from_certificate(SSL_get0_peer_certificate(client_.native_handle()));
+  session_id_ = state_.new_session_id();
+  authz::SessionDecision result = snapshot_->policy.decide_session(
+      {identity_.user, identity_.device, identity_.role}, listener_.asset, week_time_now());
+  if (!result.decision.allowed()) {
+    log_event(LogLevel::warn, "session_denied",
+              {{"session", session_id_}, {"listener", listener_.name}, {"peer", peer_},
+               {"device", identity_.device}, {"user", identity_.user}, {"role", identity_.role},
+               {"asset", listener_.asset}, {"rule", result.decision.rule}, {"reason", result.decision.reason}});
+    co_await close_client();
+    co_return false;
+  }
+  rule_ = result.decision.rule;
+  grants_ = std::move(result.grants);
+  co_return true;
+}
+
+void TlsSession::log_open(std::string_view upstream) {
+  log_event(LogLevel::info, "session_open",
+            {{"session", session_id_}, {"listener", listener_.name}, {"peer", peer_},
+             {"device", identity_.device}, {"user", identity_.user}, {"role", identity_.role},
+             {"asset", asset_.name}, {"upstream", upstream}, {"rule", rule_}});
+  phase_ = Phase::relaying;
+  touch();
+}
+
+void TlsSession::log_close() {
+  auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - opened_at_);
+  std::array<LogField, 20> fields{
+      LogField{"session", session_id_}, {"listener", listener_.name}, {"peer", peer_},
+      {"device", identity_.device},     {"user", identity_.user},     {"asset", asset_.name},
+      {"bytes_in", bytes_in_},          {"bytes_out", bytes_out_},    {"duration_ms", duration.count()},
+      {"reason", reason_}};
+  constexpr std::size_t kCommon = 10;
+  std::size_t extra = close_fields(std::span<LogField>(fields).subspan(kCommon));
+  log_event(LogLevel::info, "session_close", std::span<const LogField>(fields.data(), kCommon + extra));
+}
+
+asio::awaitable<void> TlsSession::close_client() {
+  if (client_.next_layer().is_open()) {
+    set_phase(Phase::closing, kShutdownGrace);
+    co_await client_.async_shutdown(kUseTuple);
+  }
+  close_sockets();
+}
+
+asio::awaitable<void> TlsSession::watchdog() {
+  auto self = shared_from_this();
+  while (phase_ != Phase::done) {
+    timer_.expires_at(current_deadline());
+    co_await timer_.async_wait(kUseTuple);
+    if (phase_ == Phase::done) break;
+    if (Clock::now() >= current_deadline()) on_deadline();
+  }
+}
+
+TlsSession::Clock::time_point TlsSession::current_deadline() const {
+  if (deadline_fired_) return Clock::time_point::max();  // wait for run() to finish
+  if (phase_ == Phase::relaying) return last_activity_ + snapshot_->config.limits.idle_timeout;
+  return deadline_;
+}
+
+void TlsSession::on_deadline() {
+  deadline_fired_ = true;
+  switch (phase_) {
+    case Phase::handshake: set_reason("handshake timeout"); break;
+    case Phase::connecting: set_reason("upstream connect timeout"); break;
+    case Phase::relaying: set_reason("idle timeout"); break;
+    case Phase::closing:
+    case Phase::done: break;
+  }
+  close_sockets();
+}
+
+void TlsSession::set_phase(Phase phase, Clock::duration timeout) {
+  phase_ = phase;
+  deadline_ = Clock::now() + timeout;
+  deadline_fired_ = false;
+  timer_.cancel();  // the watchdog re-arms for the new deadline
+}
+
+void TlsSession::set_reason(std::string_view reason) {
+  if (reason_.empty()) reason_ = reason;
+}
+
+void TlsSession::close_sockets() {
+  boost::system::error_code ignored;
+  client_.next_layer().close(ignored);
+  close_upstream();
+}
+
+void TlsSession::finish() {
+  phase_ = Phase::done;
+  close_sockets();
+  timer_.cancel();
+}
+
+void TlsSession::release_unauthenticated() {
+  if (unauthenticated_) {
+    unauthenticated_ = false;
+    state_.handshaking.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+void TlsSession::log_handshake_failure(const boost::system::error_code& ec) {
+  std::string reason = reason_.empty() ? ec.message() : reason_;
+  long verify = SSL_get_verify_result(client_.native_handle());
+  if (verify != X509_V_OK) reason += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
+  log_event(LogLevel::warn, "tls_handshake_failed", {{"listener", listener_.name}, {"peer", peer_}, {"reason", reason}});
+}
+
+}  // namespace conduit::proxy

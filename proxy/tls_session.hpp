@@ -1,0 +1,96 @@
+// What every client session has in common, whatever its protocol: the TLS handshake with
+// a required client certificate, the identity read from it, the session decision from
+// authz, deadlines (handshake, upstream connect, idle, close), the session_open /
+// session_close log lines, and being ended by drain. Protocol sessions (tcp_session.cpp,
+// modbus_session.cpp) derive from it and implement serve().
+//
+// Threading: a session runs entirely on the io_context that owns its client socket; all
+// its state is confined to that thread.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "mfa/certificate_identity.hpp"
+#include "proxy/event_log.hpp"
+#include "proxy/runtime.hpp"
+#include "proxy/session_registry.hpp"
+
+namespace conduit::proxy {
+
+class TlsSession : public std::enable_shared_from_this<TlsSession>, public Terminable {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // `state.sessions` and `state.handshaking` must already count this connection; the
+  // session releases both.
+  TlsSession(boost::asio::ip::tcp::socket client, std::size_t listener_index,
+             std::shared_ptr<const Snapshot> snapshot, GatewayState& state, SessionRegistry& registry);
+  virtual ~TlsSession();
+
+  void start();
+  void terminate(std::string_view reason) override;
+
+ protected:
+  enum class Phase { handshake, connecting, relaying, closing, done };
+
+  // The protocol part, once the session decision allowed it. Returns when the session is
+  // over; the base then closes the client and logs session_close.
+  virtual boost::asio::awaitable<void> serve() = 0;
+  // Closes whatever upstream side the protocol has (sockets, pool registrations).
+  virtual void close_upstream() = 0;
+  // Protocol-specific fields for session_close (e.g. request counts).
+  virtual std::size_t close_fields(std::span<LogField> out) const { (void)out; return 0; }
+
+  void log_open(std::string_view upstream);
+  void set_phase(Phase phase, Clock::duration timeout);
+  void set_reason(std::string_view reason);
+  void touch() { last_activity_ = Clock::now(); }
+  bool closing() const { return phase_ == Phase::closing || phase_ == Phase::done || deadline_fired_; }
+  // Sends close_notify and waits briefly for the client's; bounded by the watchdog.
+  boost::asio::awaitable<void> close_client();
+  void close_sockets();
+
+  std::shared_ptr<const Snapshot> snapshot_;
+  const config::Listener& listener_;
+  const config::Asset& asset_;
+  GatewayState& state_;
+  boost::asio::ssl::stream<boost::asio::ip::tcp::socket> client_;
+  mfa::CertificateIdentity identity_;
+  std::string session_id_;
+  std::string peer_;
+  std::string reason_;
+  std::string_view rule_;
+  authz::SessionGrants grants_;
+  std::uint64_t bytes_in_ = 0;   // client -> asset
+  std::uint64_t bytes_out_ = 0;  // asset -> client
+
+ private:
+  boost::asio::awaitable<void> run();
+  boost::asio::awaitable<bool> open();
+  boost::asio::awaitable<void> watchdog();
+  Clock::time_point current_deadline() const;
+  void on_deadline();
+  void finish();
+  void release_unauthenticated();
+  void log_handshake_failure(const boost::system::error_code& ec);
+  void log_close();
+
+  SessionRegistry& registry_;
+  boost::asio::steady_timer timer_;
+  Phase phase_ = Phase::handshake;
+  Clock::time_point deadline_{};
+  Clock::time_point last_activity_{};
+  Clock::time_point opened_at_{};
+  bool deadline_fired_ = false;
+  bool unauthenticated_ = true;
+  bool opened_ = false;
+};
+
+}  // namespace conduit::proxy
