@@ -51,19 +51,20 @@ LineWriter& LineWriter::raw(std::string_view text) {
 
 LineWriter& LineWriter::string(std::string_view text) {
   raw("\"");
-  for (unsigned char c : text) {
-    if (c == '"' || c == '\\') {
-      char escaped[2] = {'\\', static_cast<char>(c)};
-      raw({escaped, 2});
-    } else if (c < 0x20) {
-      char escaped[7];
-      std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-      raw({escaped, 6});
-    } else {
-      char plain = static_cast<char>(c);
-      raw({&plain, 1});
-    }
+  // Copies runs of plain characters at once; only quotes, backslashes and control
+  // characters are escaped one by one.
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c != '"' && c != '\\' && c >= 0x20) continue;
+    raw(text.substr(run, i - run));
+    char escaped[7];
+    int length = c < 0x20 ? std::snprintf(escaped, sizeof escaped, "\\u%04x", c)
+                          : std::snprintf(escaped, sizeof escaped, "\\%c", c);
+    raw({escaped, static_cast<std::size_t>(length)});
+    run = i + 1;
   }
+  raw(text.substr(run));
   return raw("\"");
 }
 
@@ -76,9 +77,13 @@ LineWriter& LineWriter::number(long long value) {
 LineWriter& LineWriter::hex(std::span<const unsigned char> bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
   raw("\"");
+  if (size_ + 2 * bytes.size() > buffer_.size()) {
+    truncated_ = true;
+    return *this;
+  }
   for (unsigned char byte : bytes) {
-    char pair[2] = {kHex[byte >> 4], kHex[byte & 0xf]};
-    raw({pair, 2});
+    buffer_[size_++] = kHex[byte >> 4];
+    buffer_[size_++] = kHex[byte & 0xf];
   }
   return raw("\"");
 }

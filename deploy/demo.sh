@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The README's demo command: installs everything, builds, creates a site CA and
-# certificates in a demo data directory, starts a stand-in asset on 127.0.0.1:15020 and
-# the gateway on 127.0.0.1:8502 in front of it, proves one connection end to end, and then
-# keeps the gateway running in the foreground (Ctrl-C drains and stops it).
+# certificates in a demo data directory, starts a simulated PLC on 127.0.0.1:15020 and the
+# gateway on 127.0.0.1:802 (Modbus/TCP Security) in front of it, then shows a technician
+# and a supplier reading and writing through `conduit tunnel` with mbpoll, the writes the
+# policy refuses, and the audit trail. The gateway then keeps running in the foreground
+# (Ctrl-C drains and stops it).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 demo=${CONDUIT_DEMO_DIR:-/tmp/conduit-demo}
 conduit="$root/build/proxy/conduit"
+plc_sim="$root/build/tests/support/plc_sim"
 
 "$root/deploy/build.sh" -DCONDUIT_TESTS=OFF
 
@@ -17,8 +20,9 @@ chmod 0755 "$demo"
 "$conduit" ca init --data-dir "$demo/data" --name "Demo Plant CA"
 "$conduit" ca issue server --data-dir "$demo/data" --name gateway --dns localhost --ip 127.0.0.1
 "$conduit" ca issue device --data-dir "$demo/data" --device laptop-7 --user alice --out "$demo/alice"
+"$conduit" ca issue device --data-dir "$demo/data" --device acme-laptop-3 --user acme-eng --out "$demo/acme"
 cp "$demo/data/pki/ca.crt" "$demo/alice/ca.crt"
-"$conduit" ca issue device --data-dir "$demo/data" --device laptop-9 --user mallory --out "$demo/mallory"
+cp "$demo/data/pki/ca.crt" "$demo/acme/ca.crt"
 
 config="$demo/gateway.json"
 cp "$root/deploy/demo/gateway.json" "$config"
@@ -26,48 +30,62 @@ if [ "$(id -u)" -eq 0 ]; then
   # As a package would: an unprivileged system user owns the gateway's state.
   id conduit >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin conduit
   chown -R conduit: "$demo/data"
-fi  # not root: run_as does not apply, the gateway keeps the starting user
+else
+  # Port 802 needs root; without it the demo listens on 8802.
+  sed -i 's/127.0.0.1:802"/127.0.0.1:8802"/' "$config"
+fi
+gateway_port=$(grep -o '"bind": "127.0.0.1:[0-9]*' "$config" | grep -o '[0-9]*$')
 "$conduit" check-config "$config" --data-dir "$demo/data"
 
-cleanup() { kill "${asset_pid:-}" "${gateway_pid:-}" 2>/dev/null || true; }
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT
+wait_for() {  # file pattern: bounded wait for a process to report readiness
+  for _ in $(seq 1 100); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+  echo "demo: timed out waiting for '$2' in $1" >&2; exit 1
+}
 
-/usr/bin/python3 "$root/deploy/demo/demo_asset.py" 15020 &
-asset_pid=$!
+"$plc_sim" --port 15020 --unit-ids 1 --max-connections 4 --log "$demo/plc.log" > "$demo/plc.out" 2>&1 &
+pids+=($!)
+wait_for "$demo/plc.out" listening
 "$conduit" serve --config "$config" --data-dir "$demo/data" 2> >(tee "$demo/gateway.log" >&2) &
 gateway_pid=$!
-for _ in $(seq 1 100); do grep -q gateway_started "$demo/gateway.log" 2>/dev/null && break; sleep 0.1; done
+pids+=($gateway_pid)
+wait_for "$demo/gateway.log" gateway_started
 
-connect=(openssl s_client -quiet -connect 127.0.0.1:8502 -servername localhost
-         -CAfile "$demo/alice/ca.crt" -cert "$demo/alice/laptop-7.crt" -key "$demo/alice/laptop-7.key")
-say_hello() {  # device-dir device-id: one line through the gateway, print the answer
-  /usr/bin/python3 - "$demo" "$1" "$2" <<'PY'
-import socket, ssl, sys
-demo, who, device = sys.argv[1:]
-ctx = ssl.create_default_context(cafile=f"{demo}/alice/ca.crt")
-ctx.load_cert_chain(f"{demo}/{who}/{device}.crt", f"{demo}/{who}/{device}.key")
-with socket.create_connection(("127.0.0.1", 8502), timeout=10) as raw:
-    try:
-        with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
-            tls.sendall(f"hello from {who}\n".encode())
-            answer = tls.recv(4096).decode().strip()
-            print("   asset answered:", answer or "(nothing: connection closed by the gateway)")
-    except (ssl.SSLError, OSError) as e:
-        print("   refused:", e)
-PY
+tunnel() {  # who device local-port
+  "$conduit" tunnel press-1 --gateway "127.0.0.1:$gateway_port" --listen "127.0.0.1:$3" \
+    --cert "$demo/$1/$2.crt" --key "$demo/$1/$2.key" --ca "$demo/$1/ca.crt" 2> "$demo/tunnel-$1.log" &
+  pids+=($!)
+  wait_for "$demo/tunnel-$1.log" tunnel_ready
 }
+tunnel alice laptop-7 5020
+tunnel acme acme-laptop-3 5021
+
+# Runs an mbpoll command and keeps only its results (values, written, or the failure).
+show() { echo; echo "\$ $*"; "$@" 2>&1 | grep -E '^\[|[Ww]ritten|failed|[Ee]rror' || true; }
 echo
-echo "== alice on laptop-7 (granted) sends one line through the gateway:"
-say_hello alice laptop-7
-echo "== mallory on laptop-9 (valid certificate, no grant) is refused (the gateway logs session_denied):"
-say_hello mallory laptop-9
+echo "== alice (technician, laptop-7) through her tunnel on 127.0.0.1:5020"
+show mbpoll -m tcp -a 1 -0 -r 0 -c 5 -t 4 -1 -p 5020 127.0.0.1          # read holding 0..4
+show mbpoll -m tcp -a 1 -0 -r 100 -t 4 -1 -p 5020 127.0.0.1 1200         # setpoint 100 := 1200 (granted)
+show mbpoll -m tcp -a 1 -0 -r 100 -t 4 -1 -p 5020 127.0.0.1 1600         # above the 0..1500 bound: refused
+show mbpoll -m tcp -a 1 -0 -r 5 -t 4 -1 -p 5020 127.0.0.1 7              # register 5 is not writable: refused
+echo
+echo "== acme-eng (supplier, acme-laptop-3, read-only) through 127.0.0.1:5021"
+show mbpoll -m tcp -a 1 -0 -r 0 -c 5 -t 3 -1 -p 5021 127.0.0.1          # read input registers 0..4
+show mbpoll -m tcp -a 1 -0 -r 100 -t 4 -1 -p 5021 127.0.0.1 0            # any write: refused
+echo
+echo "== what the PLC received (the refused writes never reached it):"
+grep -v '"event"' "$demo/plc.log" || true
 cat <<MSG
 
-== The gateway is running on 127.0.0.1:8502 in front of the demo asset on 127.0.0.1:15020.
-   Connect as alice from another terminal and type lines (the asset answers each one):
+== The gateway runs on 127.0.0.1:$gateway_port (Modbus/TCP Security) in front of the simulated PLC on
+   127.0.0.1:15020, with alice's tunnel on 127.0.0.1:5020 and the supplier's on 127.0.0.1:5021.
+   Try it from another terminal:
 
-     ${connect[*]}
+     mbpoll -m tcp -a 1 -0 -r 0 -c 10 -t 4 -1 -p 5020 127.0.0.1
 
+   Every request is in the audit trail: $demo/data/audit/modbus.jsonl
    Press Ctrl-C here to drain and stop the gateway.
 MSG
 wait "$gateway_pid"

@@ -5,6 +5,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -18,6 +19,7 @@
 #include <thread>
 
 #include "config/load.hpp"
+#include "proxy/accept.hpp"
 #include "proxy/event_log.hpp"
 #include "proxy/net_text.hpp"
 #include "proxy/privileges.hpp"
@@ -35,6 +37,9 @@ using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>
 
 struct Worker {
   asio::io_context context{1};
+  // Keeps run() going on a worker with nothing to accept (a Modbus listener binds only on
+  // its asset's home worker), so work posted to it during a drain still runs.
+  asio::executor_work_guard<asio::io_context::executor_type> keep_running{context.get_executor()};
   std::vector<tcp::acceptor> acceptors;  // one per listener, same order as the config; closed if not bound here
   SessionRegistry registry;
   ModbusPools modbus_pools;
@@ -63,16 +68,11 @@ bool try_admit(std::atomic<unsigned>& counter, unsigned cap) {
 asio::awaitable<void> accept_loop(Worker& worker, std::size_t listener_index, GatewayState& state) {
   tcp::acceptor& acceptor = worker.acceptors[listener_index];
   asio::steady_timer backoff(worker.context);
-  while (acceptor.is_open()) {
-    auto [error, socket] = co_await acceptor.async_accept(kUseTuple);
-    if (error == asio::error::operation_aborted) break;
-    if (error) {
-      // Usually EMFILE: back off instead of spinning on the same error.
-      log_event(LogLevel::error, "accept_failed", {{"error", error.message()}});
-      backoff.expires_after(std::chrono::milliseconds(100));
-      co_await backoff.async_wait(kUseTuple);
-      continue;
-    }
+  for (;;) {
+    // Not in the loop condition: GCC 12 miscompiles co_await inside conditions.
+    std::optional<tcp::socket> accepted = co_await accept_next(acceptor, backoff);
+    if (!accepted) break;
+    tcp::socket& socket = *accepted;
     auto snapshot = state.snapshot.load();
     const config::Limits& limits = snapshot->config.limits;
     const char* refusal = nullptr;
@@ -282,6 +282,7 @@ int serve(const ServeOptions& options, std::shared_ptr<const Snapshot> initial) 
   asio::co_spawn(control, flush_request_log(state, stopping), asio::detached);
   control.run();  // returns once a drain has finished
   for (Worker& worker : workers) {
+    worker.keep_running.reset();
     worker.context.stop();
     worker.thread.join();
   }

@@ -242,7 +242,7 @@ void ModbusPool::on_response(Connection& connection, const modbus::Response& res
   });
   if (slot == connection.in_flight.end()) return;  // answer to a cancelled request
   ModbusExchange& exchange = **slot;
-  if (!modbus::response_matches(exchange.decoded, response)) {
+  if (response.anomalies != modbus::kAnomalyNone || !modbus::response_matches(exchange.decoded, response)) {
     // The PLC answered something else than what was asked: nothing on this connection
     // can be trusted any more.
     log_event(LogLevel::warn, "modbus_upstream_failed",

@@ -4,17 +4,12 @@
 #include <openssl/ssl.h>
 
 #include "config/load.hpp"
+#include "proxy/net_util.hpp"
 
 namespace conduit::proxy {
 namespace {
 
 namespace ssl = boost::asio::ssl;
-
-// TLS 1.2 suites: ECDHE key exchange with AEAD only (Modbus/TCP Security R-61/62, 62443
-// SR 4.3). TLS 1.3 suites are all AEAD, so OpenSSL's default list stands.
-constexpr const char* kTls12Ciphers =
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:"
-    "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305";
 
 std::string openssl_errors() {
   std::string out;

@@ -30,6 +30,8 @@
 
 #include "config/load.hpp"
 #include "proxy/event_log.hpp"
+#include "proxy/accept.hpp"
+#include "proxy/net_text.hpp"
 #include "proxy/net_util.hpp"
 #include "proxy/session_registry.hpp"
 
@@ -117,15 +119,21 @@ struct CredentialFiles {
   fs::path certificate;
   fs::path private_key;
   fs::path ca;
+  bool defaulted = false;  // any of them from default_client_file(): say so in errors
 };
 
-// The most specific OpenSSL reason ("no start line", "key values mismatch"), which says
-// more to a technician than the full "error:0480006C:PEM routines::..." form.
-std::string openssl_reason() {
-  unsigned long last = 0;
-  while (unsigned long code = ERR_get_error()) last = code;
-  const char* reason = last ? ERR_reason_error_string(last) : nullptr;
-  return reason ? reason : "unknown OpenSSL error";
+// The first (root-cause) OpenSSL reason: "no start line" rather than the "PEM lib" that
+// follows it, and shorter than the full "error:0480006C:PEM routines::..." form.
+struct OpensslReason {
+  int code = 0;  // ERR_GET_REASON
+  std::string text;
+};
+
+OpensslReason openssl_reason() {
+  unsigned long first = ERR_get_error();
+  ERR_clear_error();
+  const char* text = first ? ERR_reason_error_string(first) : nullptr;
+  return {first ? ERR_GET_REASON(first) : 0, text ? text : "unknown OpenSSL error"};
 }
 
 std::optional<std::string> unreadable(const fs::path& path, std::string_view what) {
@@ -146,7 +154,10 @@ struct LoadedContext {
 LoadedContext load_client_context(const CredentialFiles& files) {
   for (auto [path, what] : {std::pair{&files.certificate, "client certificate"},
                             std::pair{&files.private_key, "private key"}, std::pair{&files.ca, "CA certificate"}}) {
-    if (auto error = unreadable(*path, what)) return {nullptr, *error};
+    if (auto error = unreadable(*path, what)) {
+      if (files.defaulted) *error += " (default location; choose files with --cert, --key, --ca)";
+      return {nullptr, *error};
+    }
   }
   auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
   SSL_CTX* native = context->native_handle();
@@ -158,18 +169,21 @@ LoadedContext load_client_context(const CredentialFiles& files) {
   SSL_CTX_set_default_passwd_cb(native, refuse_passphrase);
   auto quoted = [](const fs::path& path) { return "\"" + path.string() + "\""; };
   if (SSL_CTX_use_certificate_chain_file(native, files.certificate.c_str()) != 1) {
-    return {nullptr, "cannot load client certificate " + quoted(files.certificate) + ": " + openssl_reason()};
+    return {nullptr, "cannot load client certificate " + quoted(files.certificate) + ": " + openssl_reason().text};
   }
-  if (SSL_CTX_use_PrivateKey_file(native, files.private_key.c_str(), SSL_FILETYPE_PEM) != 1) {
-    return {nullptr, "cannot load private key " + quoted(files.private_key) + ": " + openssl_reason() +
-                         " (keys must be unencrypted PEM)"};
-  }
-  if (SSL_CTX_check_private_key(native) != 1) {
-    return {nullptr, "private key " + quoted(files.private_key) + " does not match the certificate " +
-                         quoted(files.certificate)};
+  // Loading the key also checks it against the certificate.
+  bool key_loaded = SSL_CTX_use_PrivateKey_file(native, files.private_key.c_str(), SSL_FILETYPE_PEM) == 1;
+  if (!key_loaded || SSL_CTX_check_private_key(native) != 1) {
+    OpensslReason reason = openssl_reason();
+    if (reason.code == X509_R_KEY_VALUES_MISMATCH || key_loaded) {
+      return {nullptr, "private key " + quoted(files.private_key) + " does not match the certificate " +
+                           quoted(files.certificate)};
+    }
+    return {nullptr, "cannot load private key " + quoted(files.private_key) + ": " + reason.text +
+                         " (it must be unencrypted PEM)"};
   }
   if (SSL_CTX_load_verify_locations(native, files.ca.c_str(), nullptr) != 1) {
-    return {nullptr, "cannot load CA certificates " + quoted(files.ca) + ": " + openssl_reason()};
+    return {nullptr, "cannot load CA certificates " + quoted(files.ca) + ": " + openssl_reason().text};
   }
   // Only the given CA: the system trust store has no say in who the gateway is.
   SSL_CTX_set_verify(native, SSL_VERIFY_PEER, nullptr);
@@ -270,9 +284,7 @@ class TunnelConnection final : public std::enable_shared_from_this<TunnelConnect
         resolver_(local_.get_executor()),
         timer_(local_.get_executor()),
         to_local_done_timer_(local_.get_executor()) {
-    boost::system::error_code ec;
-    auto peer = local_.remote_endpoint(ec);
-    peer_ = ec ? "unknown" : endpoint_text(peer);
+    peer_ = remote_text(local_);
     tunnel_.registry.add(this);
   }
 
@@ -326,7 +338,7 @@ class TunnelConnection final : public std::enable_shared_from_this<TunnelConnect
     local_.set_option(tcp::no_delay(true), ignored);
 
     if (!expect_gateway_identity()) {
-      fail("cannot set the expected gateway name: " + openssl_reason());
+      fail("cannot set the expected gateway name: " + openssl_reason().text);
       co_return;
     }
     set_phase(Phase::handshake, Clock::now() + tunnel_.connect_timeout);
@@ -549,25 +561,18 @@ class TunnelConnection final : public std::enable_shared_from_this<TunnelConnect
 
 asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, ClientCredentials& credentials, Tunnel& tunnel) {
   asio::steady_timer backoff(acceptor.get_executor());
-  while (acceptor.is_open()) {
-    auto [error, socket] = co_await acceptor.async_accept(kUseTuple);
-    if (error == asio::error::operation_aborted) break;
-    if (error) {
-      // Usually EMFILE: back off instead of spinning on the same error.
-      log_event(LogLevel::error, "accept_failed", {{"error", error.message()}});
-      backoff.expires_after(std::chrono::milliseconds(100));
-      co_await backoff.async_wait(kUseTuple);
-      continue;
-    }
+  for (;;) {
+    // Not in the loop condition: GCC 12 miscompiles co_await inside conditions.
+    std::optional<tcp::socket> accepted = co_await accept_next(acceptor, backoff);
+    if (!accepted) break;
+    tcp::socket& socket = *accepted;
     std::string load_error;
     auto tls = credentials.current(load_error);
     if (!tls) {
-      boost::system::error_code ec;
-      auto peer = socket.remote_endpoint(ec);
       log_event(LogLevel::warn, "tunnel_failed",
-                {{"asset", tunnel.asset}, {"peer", ec ? std::string("unknown") : endpoint_text(peer)},
-                 {"reason", load_error}});
-      socket.close(ec);
+                {{"asset", tunnel.asset}, {"peer", remote_text(socket)}, {"reason", load_error}});
+      boost::system::error_code ignored;
+      socket.close(ignored);
       continue;
     }
     std::make_shared<TunnelConnection>(std::move(socket), std::move(tls), tunnel)->start();
@@ -620,7 +625,8 @@ Prepared prepare(const TunnelOptions& options) {
   prepared.gateway = *gateway;
   prepared.files = {file_or_default(options.certificate, "client.crt", "--cert"),
                     file_or_default(options.private_key, "client.key", "--key"),
-                    file_or_default(options.ca, "ca.crt", "--ca")};
+                    file_or_default(options.ca, "ca.crt", "--ca"),
+                    options.certificate.empty() || options.private_key.empty() || options.ca.empty()};
   return prepared;
 }
 

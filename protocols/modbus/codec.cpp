@@ -325,7 +325,7 @@ bool defined_payload(const Request& r, Bytes& payload) noexcept {
 
 // Builds a PDU in a fixed buffer; any overflow poisons it.
 struct PduWriter {
-  std::uint8_t bytes[kMaxPduData] = {};
+  std::uint8_t bytes[kMaxPduData];  // only [0, size) is read; not zeroed (hot path)
   std::size_t size = 0;
   bool ok = true;
 

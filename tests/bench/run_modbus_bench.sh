@@ -72,14 +72,16 @@ work=$(mktemp -d /tmp/conduit-modbus-bench.XXXXXX)
 pids=()
 bench_pid=""
 
-# Stops every process started here: SIGTERM, up to 5 s of grace, then SIGKILL.
+# Stops every process started here: SIGTERM, up to 5 s of grace each, then SIGKILL.
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
-  local pid i
+  local pid i n
   [[ -n ${bench_pid:-} ]] && kill -TERM "$bench_pid" 2>/dev/null
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
+  # Newest first: the proxies go before plc_sim, so none of them logs its upstream vanishing.
+  for ((n = ${#pids[@]} - 1; n >= 0; n--)); do
+    pid=${pids[n]}
+    kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true

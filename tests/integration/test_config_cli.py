@@ -91,14 +91,16 @@ def test_an_unreadable_certificate_file_is_reported_at_its_path(tmp_path, data_d
 
 def test_a_duplicate_asset_name_is_reported_at_the_second_one(tmp_path, data_dir, base_config):
     base_config["assets"].append({"name": "press-1", "address": "10.20.1.12:502"})
-    config_error_line(check_config(tmp_path, data_dir, base_config), "/assets/1/name")
+    second = len(base_config["assets"]) - 1
+    config_error_line(check_config(tmp_path, data_dir, base_config), f"/assets/{second}/name")
 
 
 def test_a_duplicate_listener_bind_is_reported_at_the_second_one(tmp_path, data_dir, base_config):
     second = copy.deepcopy(base_config["listeners"][0])
     second["name"] = "press-1-again"
     base_config["listeners"].append(second)
-    config_error_line(check_config(tmp_path, data_dir, base_config), "/listeners/1/bind")
+    index = len(base_config["listeners"]) - 1
+    config_error_line(check_config(tmp_path, data_dir, base_config), f"/listeners/{index}/bind")
 
 
 def test_a_listener_naming_an_unknown_asset_is_reported(tmp_path, data_dir, base_config):

@@ -70,7 +70,8 @@ TEST_CASE("the shipped example configuration is valid apart from its TLS files",
   json example = json::parse(in);
   Config config = load(example, dir);
   CHECK(config.gateway.run_as == "conduit");
-  CHECK(config.grants.size() == 2);
+  CHECK(config.grants.size() == 4);
+  CHECK(config.assets[0].kind == Protocol::modbus);
 }
 
 TEST_CASE("each class of configuration error names its JSON path", "[config]") {
@@ -185,4 +186,112 @@ TEST_CASE("endpoints parse IPv4 and bracketed IPv6 and nothing else", "[config]"
   CHECK_FALSE(parse_endpoint("127.0.0.1:-1"));
   CHECK_FALSE(parse_endpoint("127.0.0.1:502 "));
   CHECK_FALSE(parse_endpoint("localhost:502"));
+}
+
+namespace {
+
+json modbus_config() {
+  return json::parse(R"({
+    "gateway": { "id": "gw-1" },
+    "device_groups": { "plant-laptops": ["laptop-7", "laptop-8"] },
+    "listeners": [ { "name": "press-1", "bind": "127.0.0.1:802", "asset": "press-1", "protocol": "modbus" } ],
+    "assets": [ { "name": "press-1", "address": "10.0.0.5:502", "kind": "modbus", "labels": ["line-1"],
+                  "modbus": { "unit_ids": [1, 2], "max_connections": 4, "request_timeout_ms": 500 } } ],
+    "grants": [ { "id": "operators", "roles": ["Operator"], "devices": ["group:plant-laptops"],
+                  "assets": ["label:line-1"],
+                  "time_windows": [ { "days": ["mon-fri"], "from": "06:00", "to": "18:00" } ],
+                  "modbus": { "read": { "holding_registers": ["0-99", 200] },
+                              "write": { "holding_registers": ["100-110"] },
+                              "values": [ { "table": "holding_registers", "addresses": "100", "min": 0, "max": 1500 } ] } } ]
+  })");
+}
+
+}  // namespace
+
+TEST_CASE("a modbus configuration loads assets, groups, windows and rules", "[config][modbus]") {
+  DataDir dir;
+  Config config = load(modbus_config(), dir);
+  const Asset& asset = config.assets[0];
+  CHECK(asset.kind == Protocol::modbus);
+  CHECK(asset.labels == std::vector<std::string>{"line-1"});
+  CHECK(asset.modbus.unit_ids.test(1));
+  CHECK(asset.modbus.unit_ids.test(2));
+  CHECK_FALSE(asset.modbus.unit_ids.test(3));
+  CHECK(asset.modbus.max_connections == 4);
+  CHECK(asset.modbus.max_in_flight == 1);
+  CHECK(asset.modbus.request_timeout == std::chrono::milliseconds(500));
+  CHECK(config.listeners[0].protocol == Protocol::modbus);
+  CHECK(config.device_groups.at("plant-laptops").size() == 2);
+
+  const auto& grant = config.grants[0];
+  REQUIRE(grant.time_windows.size() == 1);
+  CHECK(grant.time_windows[0].days == 0x1f);
+  CHECK(grant.time_windows[0].from == 360);
+  CHECK(grant.time_windows[0].to == 1080);
+  REQUIRE(grant.modbus);
+  const auto& rules = *grant.modbus;
+  auto holding = static_cast<std::size_t>(conduit::protocols::modbus::Table::holding_registers);
+  REQUIRE(rules.read[holding].size() == 2);
+  CHECK(rules.read[holding][1].first == 200);
+  CHECK(rules.read[holding][1].last == 200);
+  // Default functions: the public read/write codes of the tables named, nothing else.
+  for (unsigned fc : {3u, 6u, 16u, 22u, 23u}) CHECK(rules.functions.test(fc));
+  for (unsigned fc : {1u, 2u, 4u, 5u, 7u, 8u, 15u, 17u, 43u, 90u}) CHECK_FALSE(rules.functions.test(fc));
+  // Unit 0 (broadcast) is never part of "*".
+  CHECK_FALSE(rules.unit_ids.test(0));
+  CHECK(rules.unit_ids.test(255));
+}
+
+TEST_CASE("modbus configuration errors name their JSON path", "[config][modbus]") {
+  DataDir dir;
+  json config = modbus_config();
+  SECTION("a modbus asset behind a tcp listener would bypass request policy") {
+    config["listeners"][0].erase("protocol");
+    CHECK(error_of(config, dir) == "config error at /listeners/0/protocol: asset \"press-1\" is of kind \"modbus\"; its listeners must use the same protocol");
+  }
+  SECTION("modbus settings on a tcp asset") {
+    config["assets"][0]["kind"] = "tcp";
+    CHECK(error_of(config, dir) == R"(config error at /assets/0/modbus: only for assets of kind "modbus")");
+  }
+  SECTION("unit id out of range") {
+    config["assets"][0]["modbus"]["unit_ids"] = {1, 256};
+    CHECK(error_of(config, dir) == "config error at /assets/0/modbus/unit_ids/1: expected a unit id 0..255");
+  }
+  SECTION("bad address range") {
+    config["grants"][0]["modbus"]["read"]["holding_registers"][0] = "99-0";
+    CHECK_THAT(error_of(config, dir),
+               Catch::StartsWith(R"(config error at /grants/0/modbus/read/holding_registers/0: "99-0" is not an address)"));
+  }
+  SECTION("unknown table") {
+    config["grants"][0]["modbus"]["read"]["registers"] = {"0-1"};
+    CHECK_THAT(error_of(config, dir), Catch::StartsWith("config error at /grants/0/modbus/read/registers: unknown key"));
+  }
+  SECTION("writes to a read-only table") {
+    config["grants"][0]["modbus"]["write"]["input_registers"] = {"0-1"};
+    CHECK(error_of(config, dir) == "config error at /grants/0/modbus/write/input_registers: this table is read-only");
+  }
+  SECTION("function code out of range") {
+    config["grants"][0]["modbus"]["functions"] = {3, 128};
+    CHECK(error_of(config, dir) == "config error at /grants/0/modbus/functions/1: expected a function code 1..127");
+  }
+  SECTION("value bounds inverted") {
+    config["grants"][0]["modbus"]["values"][0]["min"] = 2000;
+    CHECK(error_of(config, dir) == "config error at /grants/0/modbus/values/0/max: is below min");
+  }
+  SECTION("bad day") {
+    config["grants"][0]["time_windows"][0]["days"] = {"mon-fry"};
+    CHECK_THAT(error_of(config, dir), Catch::StartsWith("config error at /grants/0/time_windows/0/days: \"mon-fry\" is not a day"));
+  }
+  SECTION("bad time") {
+    config["grants"][0]["time_windows"][0]["to"] = "25:00";
+    CHECK(error_of(config, dir) == R"(config error at /grants/0/time_windows/0/to: "25:00" is not a time HH:MM)");
+  }
+  SECTION("unknown device group") {
+    config["grants"][0]["devices"] = {"group:nowhere"};
+    CHECK(error_of(config, dir) == R"(config error at /grants/0/devices/0: no device group named "group:nowhere")");
+  }
+  SECTION("a grant needs a subject") {
+    config["grants"][0].erase("roles");
+    CHECK(error_of(config, dir) == "config error at /grants/0/users: a grant needs users or roles");
+  }
 }
