@@ -118,7 +118,9 @@ class ObjectReader {
     if (!list.is_array()) {
       throw ConfigError(at(key), std::string("expected an array, got ") + type_name(list));
     }
-    if (list.empty()) throw ConfigError(at(key), "must not be empty (use \"*\" for any)");
+    // An empty list of who/where would grant nothing, silently: say so. Optional lists
+    // (labels, or users when roles are given) may be empty.
+    if (list.empty() && required) throw ConfigError(at(key), "must not be empty (use \"*\" for any)");
     std::vector<std::string> out;
     for (std::size_t i = 0; i < list.size(); ++i) {
       std::string item_pointer = pointer_append(at(key), std::to_string(i));

@@ -67,20 +67,18 @@ class ModbusSession final : public TlsSession, public ModbusExchangeOwner {
 
   void on_exchange_done(ModbusExchange& exchange) override {
     --in_pool_;
+    std::span<const std::uint8_t> answer{exchange.response.data(), exchange.response_size};
+    ExceptionAdu failure;
     if (exchange.outcome == ExchangeOutcome::response) {
-      queue_to_client({exchange.response.data(), exchange.response_size});
+      queue_to_client(answer);
     } else {
-      std::array<std::uint8_t, 9> failure{};
-      std::size_t size = modbus::encode_exception(exchange.client_transaction_id, exchange.decoded.mbap.unit_id,
-                                                  exchange.decoded.function,
-                                                  modbus::ExceptionCode::gateway_target_failed, failure);
-      queue_to_client({failure.data(), size});
+      // The answer goes to the client with its own transaction id, which `decoded` (the
+      // forwarded copy) also carries.
+      failure = answer_exception(exchange.decoded, modbus::ExceptionCode::gateway_target_failed);
+      answer = failure.bytes();
     }
     record(exchange.decoded, rules_[index_of(exchange)], "granted", outcome_name(exchange.outcome),
-           {exchange.request.data(), exchange.request_size},
-           exchange.outcome == ExchangeOutcome::response
-               ? std::span<const std::uint8_t>(exchange.response.data(), exchange.response_size)
-               : std::span<const std::uint8_t>());
+           {exchange.request.data(), exchange.request_size}, answer);
     exchange.owner = nullptr;
     free_.push_back(&exchange);
     resume_.cancel();
@@ -114,17 +112,20 @@ class ModbusSession final : public TlsSession, public ModbusExchangeOwner {
   }
 
   asio::awaitable<void> read_requests() {
-    std::size_t filled = 0;
     for (;;) {
+      // Requests already buffered come first: a client that pipelined more than it may
+      // have outstanding sends nothing more until it is answered.
+      if (!handle_buffered()) co_return;
+      if (ended()) co_return;
       // Flood protection: with every exchange in use, or responses piling up unread,
       // stop reading; TCP pushes back on the client.
-      while ((free_.empty() || out_pending_.size() > out_pending_.capacity() / 2) && !ended()) {
+      if (free_.empty() || out_pending_.size() > out_pending_.capacity() / 2) {
         resume_.expires_at(Clock::time_point::max());
         co_await resume_.async_wait(kUseTuple);
+        continue;
       }
-      if (ended()) co_return;
-      auto [error, n] = co_await client_.async_read_some(asio::buffer(input_.data() + filled, input_.size() - filled),
-                                                         kUseTuple);
+      auto [error, n] = co_await client_.async_read_some(
+          asio::buffer(input_.data() + input_size_, input_.size() - input_size_), kUseTuple);
       if (error) {
         bool closed = error == asio::error::eof || error == ssl::error::stream_truncated;
         if (closed) {
@@ -136,25 +137,36 @@ class ModbusSession final : public TlsSession, public ModbusExchangeOwner {
       }
       touch();
       bytes_in_ += n;
-      filled += n;
-
-      std::size_t consumed = 0;
-      while (!free_.empty()) {
-        auto bytes = std::span<const std::uint8_t>(input_.data() + consumed, filled - consumed);
-        modbus::RequestDecode decoded = modbus::decode_request(bytes);
-        if (decoded.status == modbus::DecodeStatus::need_more) break;
-        if (decoded.status == modbus::DecodeStatus::malformed) {
-          set_reason(decoded.error == modbus::FramingError::bad_protocol_id ? "malformed frame: protocol id is not 0"
-                                                                            : "malformed frame: bad length");
-          record_raw(bytes.first(std::min<std::size_t>(bytes.size(), modbus::kMaxAduSize)), "malformed");
-          co_return;
-        }
-        if (!handle(decoded.request, bytes.first(decoded.size))) co_return;
-        consumed += decoded.size;
-      }
-      std::memmove(input_.data(), input_.data() + consumed, filled - consumed);
-      filled -= consumed;
+      input_size_ += n;
     }
+  }
+
+  // Decides every complete request in the input buffer while exchanges are free.
+  // Returns false when the session must end.
+  bool handle_buffered() {
+    std::size_t consumed = 0;
+    bool keep_going = true;
+    while (!free_.empty()) {
+      auto bytes = std::span<const std::uint8_t>(input_.data() + consumed, input_size_ - consumed);
+      modbus::RequestDecode decoded = modbus::decode_request(bytes);
+      if (decoded.status == modbus::DecodeStatus::need_more) break;
+      if (decoded.status == modbus::DecodeStatus::malformed) {
+        set_reason(decoded.error == modbus::FramingError::bad_protocol_id ? "malformed frame: protocol id is not 0"
+                                                                          : "malformed frame: bad length");
+        record(modbus::Request{}, authz::kDefaultDenyRule, reason_, "malformed",
+               bytes.first(std::min<std::size_t>(bytes.size(), modbus::kMaxAduSize)), {});
+        return false;
+      }
+      if (!handle(decoded.request, bytes.first(decoded.size))) {
+        keep_going = false;
+        break;
+      }
+      consumed += decoded.size;
+    }
+    // Only now: decoded requests point into the buffer until they are handled.
+    std::memmove(input_.data(), input_.data() + consumed, input_size_ - consumed);
+    input_size_ -= consumed;
+    return keep_going;
   }
 
   // Returns false when the session must end.
@@ -168,13 +180,13 @@ class ModbusSession final : public TlsSession, public ModbusExchangeOwner {
     authz::Decision decision = grants_.decide_modbus(request, now());
     if (!decision.allowed()) {
       ++denied_;
-      answer_exception(request, modbus::ExceptionCode::illegal_function);  // not authorized
-      record(request, decision.rule, decision.reason, "denied", raw, {});
+      auto answer = answer_exception(request, modbus::ExceptionCode::illegal_function);  // not authorized
+      record(request, decision.rule, decision.reason, "denied", raw, answer.bytes());
       return true;
     }
     if (!asset_.modbus.unit_ids.test(request.mbap.unit_id)) {
-      answer_exception(request, modbus::ExceptionCode::gateway_path_unavailable);
-      record(request, decision.rule, "unit id not served by this asset", "unknown_unit", raw, {});
+      auto answer = answer_exception(request, modbus::ExceptionCode::gateway_path_unavailable);
+      record(request, decision.rule, "unit id not served by this asset", "unknown_unit", raw, answer.bytes());
       return true;
     }
     ModbusExchange& exchange = *free_.back();
@@ -197,11 +209,19 @@ class ModbusSession final : public TlsSession, public ModbusExchangeOwner {
     return true;
   }
 
-  void answer_exception(const modbus::Request& request, modbus::ExceptionCode code) {
+  struct ExceptionAdu {
     std::array<std::uint8_t, 9> adu{};
-    std::size_t size = modbus::encode_exception(request.mbap.transaction_id, request.mbap.unit_id, request.function,
-                                                code, adu);
-    queue_to_client({adu.data(), size});
+    std::size_t size = 0;
+    std::span<const std::uint8_t> bytes() const { return {adu.data(), size}; }
+  };
+
+  // Answers the client with an exception and returns what was sent, for the audit trail.
+  ExceptionAdu answer_exception(const modbus::Request& request, modbus::ExceptionCode code) {
+    ExceptionAdu answer;
+    answer.size = modbus::encode_exception(request.mbap.transaction_id, request.mbap.unit_id, request.function, code,
+                                           answer.adu);
+    queue_to_client(answer.bytes());
+    return answer;
   }
 
   void queue_to_client(std::span<const std::uint8_t> adu) {
@@ -272,16 +292,13 @@ class ModbusSession final : public TlsSession, public ModbusExchangeOwner {
     if (!line.truncated()) state_.request_log->append(line.view());
   }
 
-  void record_raw(std::span<const std::uint8_t> bytes, std::string_view outcome) {
-    record(modbus::Request{}, authz::kDefaultDenyRule, reason_, outcome, bytes, {});
-  }
-
   std::shared_ptr<ModbusPool> pool_;
   asio::steady_timer resume_;
   std::vector<ModbusExchange> exchanges_;  // allocated once per session
   std::vector<std::string_view> rules_;    // rule that allowed each exchange
   std::vector<ModbusExchange*> free_;
   std::array<std::uint8_t, kInputBuffer> input_{};
+  std::size_t input_size_ = 0;
   std::vector<std::uint8_t> out_pending_;
   std::vector<std::uint8_t> out_writing_;
   bool writing_ = false;

@@ -337,8 +337,8 @@ class Tunnel:
                 if self._open_streams == 0 or remaining <= 0:
                     break
                 self._cond.wait(remaining)
-        raise AssertionError(f"tunnel: no {event} ({'exited' if self._open_streams == 0 else 'timeout'})"
-                             f"; log:\n{self.log_text()}")
+        why = "the tunnel exited" if self._open_streams == 0 else f"{timeout} s passed"
+        raise AssertionError(f"tunnel: no {event}: {why}; log:\n{self.log_text()}")
 
     def close(self):
         if self.proc.poll() is None:
@@ -359,7 +359,7 @@ def mbpoll(port, *args):
                           timeout=3 * h.TIMEOUT)
 
 
-# --- fixtures (import them into a test module to use them) ----------------------------
+# --- fixtures (a test module uses one by binding it: `new_plc = m.new_plc`) ------------
 
 @pytest.fixture
 def new_plc(tmp_path):

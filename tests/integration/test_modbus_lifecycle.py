@@ -8,7 +8,9 @@ import pytest
 
 import conduit_harness as h
 import modbus_helpers as m
-from modbus_helpers import ASSET, LISTENER, new_plc  # noqa: F401 (fixture)
+from modbus_helpers import ASSET, LISTENER
+
+new_plc = m.new_plc  # fixture (modbus_helpers)
 
 GRANT = {"id": "alice-plc", "users": ["alice"], "devices": ["*"], "assets": [ASSET],
          "modbus": {"read": {"holding_registers": ["0-99"]},

@@ -15,7 +15,9 @@ import pytest
 
 import conduit_harness as h
 import modbus_helpers as m
-from modbus_helpers import LISTENER, new_plc  # noqa: F401 (fixture)
+from modbus_helpers import LISTENER
+
+new_plc = m.new_plc  # fixture (modbus_helpers)
 
 GRANT = {"id": "alice-plc", "users": ["alice"], "devices": ["*"], "assets": [m.ASSET],
          "modbus": {"read": {"holding_registers": ["0-9999"], "coils": ["0-9999"],

@@ -10,14 +10,15 @@ the barrier before asserting that something never reached the PLC.
 """
 
 import datetime
-import struct
 
 import pytest
 from pymodbus.exceptions import ConnectionException
 
 import conduit_harness as h
 import modbus_helpers as m
-from modbus_helpers import ASSET, LISTENER, new_plc  # noqa: F401 (fixture)
+from modbus_helpers import ASSET, LISTENER
+
+new_plc = m.new_plc  # fixture (modbus_helpers)
 
 ALICE_GRANT = {
     "id": "alice-plc", "users": ["alice"], "devices": ["*"], "assets": [ASSET],
@@ -143,6 +144,8 @@ def test_a_write_outside_the_granted_addresses_gets_exception_01_and_never_reach
     close = gw.wait_for("session_close", user="alice")
     assert writes_seen(plc) == []
     assert (close["requests"], close["denied"], close["writes"]) == (5, 4, 0)
+    assert [a["reason"] for a in m.audit_entries(gw) if a["decision"] == "deny"] == \
+        ["write outside granted addresses"] * 3 + ["function code not granted"]
 
 
 def test_a_read_outside_the_granted_addresses_gets_exception_01_and_never_reaches_the_plc(
@@ -166,6 +169,8 @@ def test_a_read_outside_the_granted_addresses_gets_exception_01_and_never_reache
     assert [m.exception_code(a) for a in answers] == [1, 1, 1, 1], answers
     gw.wait_for("session_close", user="alice")
     assert [(e["function"], e["address"]) for e in plc.requests()] == [(3, 0)]  # the barrier
+    assert [a["reason"] for a in m.audit_entries(gw) if a["decision"] == "deny"] == \
+        ["read outside granted addresses"] * 3 + ["function code not granted"]
 
 
 def test_a_value_outside_the_granted_bounds_gets_exception_01_and_never_reaches_the_plc(
@@ -190,6 +195,8 @@ def test_a_value_outside_the_granted_bounds_gets_exception_01_and_never_reaches_
     assert [(e["function"], e["address"], e["values"]) for e in writes_seen(plc)] == \
         [(16, 100, [0, 0, 0])]
     assert (close["requests"], close["denied"], close["writes"]) == (4, 2, 1)
+    assert [a["reason"] for a in m.audit_entries(gw) if a["decision"] == "deny"] == \
+        ["written value outside granted bounds"] * 2
 
 
 def test_a_mask_write_to_a_register_with_value_bounds_is_refused_and_elsewhere_allowed(
@@ -202,8 +209,9 @@ def test_a_mask_write_to_a_register_with_value_bounds_is_refused_and_elsewhere_a
 
     async def session():
         async with m.modbus_client(gw, cert, key) as c:
-            bounded = await c.mask_write_register(100, 0x0000, 0x0001, slave=1)
-            free = await c.mask_write_register(101, 0xFF00, 0x0005, slave=1)
+            # pymodbus 3.0's mask_write_register takes `unit`, not `slave` (default 0).
+            bounded = await c.mask_write_register(100, 0x0000, 0x0001, unit=1)
+            free = await c.mask_write_register(101, 0xFF00, 0x0005, unit=1)
             back = await c.read_holding_registers(101, 1, slave=1)
             return bounded, free, back
 

@@ -11,7 +11,9 @@ from pymodbus.register_read_message import ReadHoldingRegistersRequest
 
 import conduit_harness as h
 import modbus_helpers as m
-from modbus_helpers import ASSET, new_plc, silent_server  # noqa: F401 (fixtures)
+from modbus_helpers import ASSET
+
+new_plc, silent_server = m.new_plc, m.silent_server  # fixtures (modbus_helpers)
 
 GRANT = {"id": "alice-plc", "users": ["alice"], "devices": ["*"], "assets": [ASSET],
          "modbus": {"read": {"holding_registers": ["0-9999"]},
@@ -132,6 +134,23 @@ def test_a_plc_that_never_answers_gets_the_client_exception_0b(new_gateway, sile
     assert (close["requests"], close["denied"]) == (2, 0)
     lines = m.audit_entries(gw)
     assert [(a["decision"], a["outcome"]) for a in lines] == [("allow", "timeout")] * 2
+
+
+def test_the_audit_trail_records_exception_0b_for_a_request_that_timed_out(
+        new_gateway, silent_server):
+    config = m.modbus_config(silent_server.address_str, [GRANT],
+                             asset_settings={"request_timeout_ms": 300})
+    gw = m.start_gateway(new_gateway, config)
+    cert, key = m.issue_device(gw, "laptop-7", user="alice")
+
+    async def session():
+        async with m.modbus_client(gw, cert, key) as c:
+            return await c.read_holding_registers(0, 10, slave=1)
+
+    assert m.exception_code(m.run(session())) == m.GATEWAY_TARGET_NO_RESPONSE
+    gw.wait_for("session_close", user="alice")
+    [line] = m.audit_entries(gw)
+    assert (line["outcome"], line.get("exception")) == ("timeout", 0x0B), line
 
 
 def test_a_unit_the_plc_ignores_gets_exception_0b(new_gateway, new_plc):

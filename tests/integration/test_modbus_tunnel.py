@@ -6,7 +6,9 @@ import re
 import pytest
 
 import modbus_helpers as m
-from modbus_helpers import ASSET, new_plc  # noqa: F401 (fixture)
+from modbus_helpers import ASSET
+
+new_plc = m.new_plc  # fixture (modbus_helpers)
 
 GRANT = {"id": "alice-plc", "users": ["alice"], "devices": ["*"], "assets": [ASSET],
          "modbus": {"read": {"holding_registers": ["0-99"], "input_registers": ["0-99"]},

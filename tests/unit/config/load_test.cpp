@@ -152,9 +152,13 @@ TEST_CASE("each class of configuration error names its JSON path", "[config]") {
     config["assets"][0]["name"] = "press 1";
     CHECK_THAT(error_of(config, dir), Catch::StartsWith(R"(config error at /assets/0/name: "press 1" is not a name)"));
   }
-  SECTION("empty grant list means nothing, so it is refused") {
+  SECTION("an empty device list would grant nothing, so it is refused") {
+    config["grants"][0]["devices"] = json::array();
+    CHECK_THAT(error_of(config, dir), Catch::StartsWith("config error at /grants/0/devices: must not be empty"));
+  }
+  SECTION("a grant with no users and no roles is refused") {
     config["grants"][0]["users"] = json::array();
-    CHECK_THAT(error_of(config, dir), Catch::StartsWith("config error at /grants/0/users: must not be empty"));
+    CHECK(error_of(config, dir) == "config error at /grants/0/users: a grant needs users or roles");
   }
   SECTION("bad TLS version") {
     config["tls"] = {{"min_version", "1.1"}};
