@@ -72,6 +72,7 @@ bool ModbusPool::same_settings(const config::Asset& asset) const {
 }
 
 void ModbusPool::submit(ModbusExchange& exchange) {
+  active_ = true;
   exchange.outcome = ExchangeOutcome::pending;
   exchange.deadline = Clock::now() + settings_.request_timeout;
   exchange.next_ = nullptr;
@@ -164,6 +165,18 @@ void ModbusPool::send(Connection& connection, ModbusExchange& exchange) {
   connection.out_pending[offset + 1] = static_cast<std::uint8_t>(id & 0xff);
   if (connection.writing) return;
 
+  // The common case: the socket takes the whole request at once. Sending it here saves
+  // a coroutine and an event-loop turn per request; only a full socket buffer falls back
+  // to the asynchronous writer.
+  boost::system::error_code error;
+  std::size_t sent = connection.socket.send(asio::buffer(connection.out_pending), 0, error);
+  if (error && error != asio::error::would_block) {
+    fail_connection(connection, ExchangeOutcome::upstream_failed);
+    return;
+  }
+  connection.out_pending.erase(connection.out_pending.begin(), connection.out_pending.begin() + sent);
+  if (connection.out_pending.empty()) return;
+
   connection.writing = true;
   auto self = shared_from_this();
   unsigned generation = connection.generation;
@@ -196,6 +209,7 @@ void ModbusPool::connect(std::size_t index) {
     }
     boost::system::error_code ignored;
     connection.socket.set_option(tcp::no_delay(true), ignored);
+    connection.socket.non_blocking(true, ignored);  // for the direct send in send()
     connection.state = Connection::State::ready;
     connection.read_filled = 0;
     dispatch();
@@ -339,7 +353,10 @@ void ModbusPool::on_tick() {
     }
     busy = busy || connection->in_flight_count > 0;
   }
-  if (busy || queue_head_) arm_tick();
+  // Stays armed through a tick with no pending request if there was traffic since the
+  // last one: re-arming per request would cost a timer system call each time.
+  if (busy || queue_head_ || active_) arm_tick();
+  active_ = false;
 }
 
 std::shared_ptr<ModbusPool> ModbusPools::get(asio::any_io_executor executor, const config::Asset& asset) {

@@ -96,6 +96,7 @@ class ModbusPool : public std::enable_shared_from_this<ModbusPool> {
   ModbusExchange* queue_tail_ = nullptr;
   std::unique_ptr<boost::asio::steady_timer> tick_;
   bool tick_armed_ = false;
+  bool active_ = false;  // a request was submitted since the last tick
 };
 
 // The pools of one I/O thread, one per Modbus asset. A reload that changes an asset's
