@@ -7,12 +7,6 @@ namespace {
 
 namespace modbus = protocols::modbus;
 
-// Anomalies that make a request structurally unsound. The proxy closes the connection on
-// these before asking; they are denied here too so that no caller can forget.
-constexpr std::uint32_t kStructuralAnomalies =
-    modbus::kQuantityOutOfRange | modbus::kByteCountMismatch | modbus::kAddressOverflow | modbus::kTrailingBytes |
-    modbus::kTruncatedPdu | modbus::kInvalidCoilValue | modbus::kExceptionFunction | modbus::kInvalidFileReference;
-
 bool matches_name(std::string_view pattern, std::string_view value) {
   if (value.empty()) return false;
   if (pattern == kWildcard) return true;
@@ -113,7 +107,9 @@ bool TimeWindow::contains(WeekTime now) const noexcept {
 }
 
 Decision SessionGrants::decide_modbus(const modbus::Request& request, WeekTime now) const noexcept {
-  if (request.anomalies & kStructuralAnomalies) {
+  // The proxy closes the connection on these before asking; denied here too so that no
+  // caller can forget.
+  if (request.anomalies & modbus::kStructuralAnomalies) {
     return {Effect::deny, kDefaultDenyRule, "malformed request"};
   }
   std::optional<Stage> furthest;

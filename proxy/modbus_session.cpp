@@ -23,12 +23,6 @@ namespace modbus = protocols::modbus;
 using asio::ip::tcp;
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 
-// Anomalies that make a request unsafe to forward or even to answer: the stream is not
-// what a conformant client sends, so the session ends (Modbus firewalls' "sanity check").
-constexpr std::uint32_t kFatalAnomalies =
-    modbus::kQuantityOutOfRange | modbus::kByteCountMismatch | modbus::kAddressOverflow | modbus::kTrailingBytes |
-    modbus::kTruncatedPdu | modbus::kInvalidCoilValue | modbus::kExceptionFunction | modbus::kInvalidFileReference;
-
 const char* anomaly_name(std::uint32_t anomalies) {
   if (anomalies & modbus::kQuantityOutOfRange) return "quantity out of range";
   if (anomalies & modbus::kByteCountMismatch) return "byte count mismatch";
@@ -66,7 +60,6 @@ class ModbusSession final : public TlsSession, public ModbusExchangeOwner {
         resume_(client_.get_executor()) {}
 
   void on_exchange_done(ModbusExchange& exchange) override {
-    --in_pool_;
     std::span<const std::uint8_t> answer{exchange.response.data(), exchange.response_size};
     ExceptionAdu failure;
     if (exchange.outcome == ExchangeOutcome::response) {
@@ -172,7 +165,8 @@ class ModbusSession final : public TlsSession, public ModbusExchangeOwner {
   // Returns false when the session must end.
   bool handle(const modbus::Request& request, std::span<const std::uint8_t> raw) {
     ++requests_;
-    if (request.anomalies & kFatalAnomalies) {
+    // Not what a conformant client sends: the session ends (Modbus firewalls' "sanity check").
+    if (request.anomalies & modbus::kStructuralAnomalies) {
       set_reason(std::string("malformed request: ") + anomaly_name(request.anomalies));
       record(request, authz::kDefaultDenyRule, "malformed request", "malformed", raw, {});
       return false;
@@ -204,7 +198,6 @@ class ModbusSession final : public TlsSession, public ModbusExchangeOwner {
     exchange.owner = this;
     rules_[index_of(exchange)] = decision.rule;
     if (request.changes_state()) ++writes_;
-    ++in_pool_;
     pool_->submit(exchange);
     return true;
   }
@@ -302,7 +295,6 @@ class ModbusSession final : public TlsSession, public ModbusExchangeOwner {
   std::vector<std::uint8_t> out_pending_;
   std::vector<std::uint8_t> out_writing_;
   bool writing_ = false;
-  unsigned in_pool_ = 0;
   std::uint64_t requests_ = 0;
   std::uint64_t denied_ = 0;
   std::uint64_t writes_ = 0;

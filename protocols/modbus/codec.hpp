@@ -80,6 +80,13 @@ enum Anomaly : std::uint32_t {
   kInvalidFileReference = 1u << 10, // FC 20/21 reference type != 6 or record number > 0x270F
 };
 
+// Anomalies that make a request structurally unsound: not what a conformant client sends,
+// so nothing after it in the stream can be trusted. (The others -- non-public function or
+// sub-function, broadcast -- are well-formed and left to policy.)
+inline constexpr std::uint32_t kStructuralAnomalies =
+    kQuantityOutOfRange | kByteCountMismatch | kAddressOverflow | kTrailingBytes | kTruncatedPdu |
+    kInvalidCoilValue | kExceptionFunction | kInvalidFileReference;
+
 enum class DecodeStatus : std::uint8_t { ok, need_more, malformed };
 enum class FramingError : std::uint8_t { none, bad_protocol_id, bad_length };
 
