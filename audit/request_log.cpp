@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <stdexcept>
 
@@ -70,8 +71,8 @@ LineWriter& LineWriter::string(std::string_view text) {
 
 LineWriter& LineWriter::number(long long value) {
   char digits[24];
-  int length = std::snprintf(digits, sizeof digits, "%lld", value);
-  return raw({digits, static_cast<std::size_t>(length)});
+  auto [end, error] = std::to_chars(digits, digits + sizeof digits, value);
+  return raw({digits, static_cast<std::size_t>(end - digits)});
 }
 
 LineWriter& LineWriter::hex(std::span<const unsigned char> bytes) {
@@ -89,10 +90,11 @@ LineWriter& LineWriter::hex(std::span<const unsigned char> bytes) {
 }
 
 LineWriter& LineWriter::field(std::string_view key) {
-  if (!first_field_) raw(",");
+  // Keys are this program's own identifiers: nothing to escape.
+  raw(first_field_ ? "\"" : ",\"");
   first_field_ = false;
-  string(key);
-  return raw(":");
+  raw(key);
+  return raw("\":");
 }
 
 }  // namespace conduit::audit

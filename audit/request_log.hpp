@@ -42,7 +42,7 @@ class LineWriter {
   LineWriter& string(std::string_view text);  // quoted and escaped
   LineWriter& number(long long value);
   LineWriter& hex(std::span<const unsigned char> bytes);  // quoted lower-case hex
-  LineWriter& field(std::string_view key);                // ,"key": (no comma for the first)
+  LineWriter& field(std::string_view key);                // ,"key": (no comma for the first); key not escaped
   std::string_view view() const { return {buffer_.data(), size_}; }
   bool truncated() const { return truncated_; }
 
