@@ -133,13 +133,24 @@ EVP_MD_CTX* digest_context() noexcept {
   return ctx.get();
 }
 
+// Fetched once: EVP_sha256() makes OpenSSL 3 look the algorithm up again on every
+// EVP_DigestInit_ex, which cost about a third of the time per record. Never freed: it
+// lives as long as the process, like OpenSSL's own provider tables.
+const EVP_MD* sha256() noexcept {
+  static const EVP_MD* md = [] {
+    const EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    return fetched != nullptr ? fetched : EVP_sha256();
+  }();
+  return md;
+}
+
 Digest sha256_of_two(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) noexcept {
   Digest out{};
   EVP_MD_CTX* ctx = digest_context();
   unsigned int size = 0;
   // SHA-256 through the default provider cannot fail short of memory exhaustion; a
   // failure leaves an all-zero digest, which can never match a real seal.
-  if (ctx == nullptr || EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) != 1 ||
+  if (ctx == nullptr || EVP_DigestInit_ex(ctx, sha256(), nullptr) != 1 ||
       EVP_DigestUpdate(ctx, a.data(), a.size()) != 1 || EVP_DigestUpdate(ctx, b.data(), b.size()) != 1 ||
       EVP_DigestFinal_ex(ctx, out.data(), &size) != 1) {
     return Digest{};
@@ -304,11 +315,45 @@ void encode_seal(std::vector<std::uint8_t>& out, const SealRecord& s) {
 
 // --- Chain and seal
 
-std::uint32_t crc32c(std::span<const std::uint8_t> bytes) noexcept {
+namespace {
+
+std::uint32_t crc32c_table(std::uint32_t crc, std::span<const std::uint8_t> bytes) noexcept {
   static const std::array<std::uint32_t, 256> table = make_crc_table();
-  std::uint32_t crc = 0xFFFFFFFFu;
   for (std::uint8_t b : bytes) crc = table[(crc ^ b) & 0xFFu] ^ (crc >> 8);
-  return crc ^ 0xFFFFFFFFu;
+  return crc;
+}
+
+#if defined(__x86_64__)
+// SSE4.2 has a CRC-32C instruction: about 10x faster than the table, which matters
+// because every record of every session is checksummed on the data path.
+__attribute__((target("sse4.2"))) std::uint32_t crc32c_sse42(std::uint32_t crc,
+                                                              std::span<const std::uint8_t> bytes) noexcept {
+  const std::uint8_t* p = bytes.data();
+  std::size_t n = bytes.size();
+  std::uint64_t c = crc;
+  for (; n >= 8; n -= 8, p += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, p, 8);  // little-endian load, as the instruction expects
+    c = __builtin_ia32_crc32di(c, word);
+  }
+  std::uint32_t c32 = static_cast<std::uint32_t>(c);
+  for (; n > 0; --n, ++p) c32 = __builtin_ia32_crc32qi(c32, *p);
+  return c32;
+}
+#endif
+
+}  // namespace
+
+std::uint32_t crc32c_portable(std::span<const std::uint8_t> bytes) noexcept {
+  return crc32c_table(0xFFFFFFFFu, bytes) ^ 0xFFFFFFFFu;
+}
+
+std::uint32_t crc32c(std::span<const std::uint8_t> bytes) noexcept {
+#if defined(__x86_64__)
+  static const bool hardware = __builtin_cpu_supports("sse4.2");
+  if (hardware) return crc32c_sse42(0xFFFFFFFFu, bytes) ^ 0xFFFFFFFFu;
+#endif
+  return crc32c_table(0xFFFFFFFFu, bytes) ^ 0xFFFFFFFFu;
 }
 
 Digest chain_start(std::span<const std::uint8_t> preamble, std::span<const std::uint8_t> header_frame) noexcept {

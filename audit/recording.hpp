@@ -110,7 +110,9 @@ void encode_seal(std::vector<std::uint8_t>& out, const SealRecord& record);
 // --- Chain and seal (FORMAT.md §5).
 
 // CRC-32C (Castagnoli, reflected 0x82F63B78), as in iSCSI and ext4.
+// Uses the SSE4.2 instruction where the CPU has it, else crc32c_portable (a table).
 std::uint32_t crc32c(std::span<const std::uint8_t> bytes) noexcept;
+std::uint32_t crc32c_portable(std::span<const std::uint8_t> bytes) noexcept;
 // chain_0 = SHA-256(preamble || header frame); chain_i = SHA-256(chain_{i-1} || frame_i).
 Digest chain_start(std::span<const std::uint8_t> preamble, std::span<const std::uint8_t> header_frame) noexcept;
 Digest chain_next(const Digest& previous, std::span<const std::uint8_t> frame) noexcept;
