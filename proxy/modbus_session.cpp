@@ -2,8 +2,6 @@
 
 #include <array>
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -74,7 +72,7 @@ class ModbusSession final : public TlsSession, public ModbusExchangeOwner {
            {exchange.request.data(), exchange.request_size}, answer);
     exchange.owner = nullptr;
     free_.push_back(&exchange);
-    resume_.cancel();
+    wake_reader();
   }
 
  private:
@@ -113,8 +111,10 @@ class ModbusSession final : public TlsSession, public ModbusExchangeOwner {
       // Flood protection: with every exchange in use, or responses piling up unread,
       // stop reading; TCP pushes back on the client.
       if (free_.empty() || out_pending_.size() > out_pending_.capacity() / 2) {
+        reader_paused_ = true;
         resume_.expires_at(Clock::time_point::max());
         co_await resume_.async_wait(kUseTuple);
+        reader_paused_ = false;
         continue;
       }
       auto [error, n] = co_await client_.async_read_some(
@@ -219,27 +219,37 @@ class ModbusSession final : public TlsSession, public ModbusExchangeOwner {
 
   void queue_to_client(std::span<const std::uint8_t> adu) {
     out_pending_.insert(out_pending_.end(), adu.begin(), adu.end());
-    if (writing_ || closing()) return;
-    writing_ = true;
-    auto self = std::static_pointer_cast<ModbusSession>(shared_from_this());
-    asio::co_spawn(client_.get_executor(), [self] { return self->write_responses(); }, asio::detached);
+    if (!writing_ && !closing()) write_pending();
   }
 
-  asio::awaitable<void> write_responses() {
-    while (!out_pending_.empty()) {
-      std::swap(out_pending_, out_writing_);
-      auto [error, written] = co_await asio::async_write(client_, asio::buffer(out_writing_), kUseTuple);
-      out_writing_.clear();
-      if (error) {
-        set_reason("client error: " + error.message());
-        close_sockets();
-        break;
-      }
-      bytes_out_ += written;
-      touch();
-      resume_.cancel();  // the reader may have paused on a full output buffer
-    }
+  // Responses that arrive while a write is in flight are sent together with the next one.
+  // A plain completion handler rather than a coroutine: this runs once per response.
+  void write_pending() {
+    writing_ = true;
+    std::swap(out_pending_, out_writing_);
+    auto self = std::static_pointer_cast<ModbusSession>(shared_from_this());
+    asio::async_write(client_, asio::buffer(out_writing_),
+                      [self](const boost::system::error_code& error, std::size_t written) {
+                        self->on_written(error, written);
+                      });
+  }
+
+  void on_written(const boost::system::error_code& error, std::size_t written) {
+    out_writing_.clear();
     writing_ = false;
+    if (error) {
+      set_reason("client error: " + error.message());
+      close_sockets();
+      return;
+    }
+    bytes_out_ += written;
+    touch();
+    wake_reader();  // it may have paused on a full output buffer
+    if (!out_pending_.empty() && !closing()) write_pending();
+  }
+
+  void wake_reader() {
+    if (reader_paused_) resume_.cancel();
   }
 
   // Closed by a deadline, a drain or a write error while the reader was paused.
@@ -295,6 +305,7 @@ class ModbusSession final : public TlsSession, public ModbusExchangeOwner {
   std::vector<std::uint8_t> out_pending_;
   std::vector<std::uint8_t> out_writing_;
   bool writing_ = false;
+  bool reader_paused_ = false;
   std::uint64_t requests_ = 0;
   std::uint64_t denied_ = 0;
   std::uint64_t writes_ = 0;
