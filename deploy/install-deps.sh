@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Installs the Debian packages listed in third_party/debian-packages.txt.
-# Idempotent: runs `apt-get update` only when a package is missing, and does
-# nothing at all when every package is already installed.
+# Installs the Debian packages listed in third_party/debian-packages.txt (or in the list
+# files given as arguments). Idempotent: runs `apt-get update` only when a package is
+# missing, and does nothing at all when every package is already installed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-list="$here/third_party/debian-packages.txt"
+lists=("$@")
+[ ${#lists[@]} -gt 0 ] || lists=("$here/third_party/debian-packages.txt")
 
-mapfile -t wanted < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' "$list" | grep -v '^$')
+mapfile -t wanted < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' "${lists[@]}" | grep -v '^$')
 missing=()
 for pkg in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

@@ -63,6 +63,8 @@ conduit=${CONDUIT:-$build_dir/proxy/conduit}
 conduit_label=${CONDUIT_BENCH_LABEL:-conduit}
 python=/usr/bin/python3   # Debian's interpreter, whatever else is on PATH
 
+"$repo/deploy/install-deps.sh" "$repo/third_party/debian-packages.txt" "$repo/third_party/debian-packages-bench.txt"
+
 for tool in "$plc_sim" "$bench"; do
   [[ -x $tool ]] || { echo "run_modbus_bench: $tool not found (build the plc_sim and modbus_bench targets)" >&2; exit 2; }
 done
