@@ -310,6 +310,20 @@ def close_tls(tls):
         tls.close()
 
 
+# --- processes -----------------------------------------------------------------------
+
+def stop_process(proc):
+    """Teardown for a child process: if it is still running, SIGTERM and wait; kill it if
+    it has not exited within TIMEOUT. Idempotent."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=TIMEOUT)
+
+
 # --- the gateway ---------------------------------------------------------------------
 
 class Gateway:
@@ -503,13 +517,8 @@ class Gateway:
     def close(self):
         """Teardown: end the process if still running (killing it if needed), print the
         log (pytest shows it for failed tests), remove the data dir."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.terminate()
-            try:
-                self.proc.wait(timeout=TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=TIMEOUT)
+        if self.proc is not None:
+            stop_process(self.proc)
         for t in self._readers:
             t.join(TIMEOUT)
         if self.proc is not None:
@@ -554,3 +563,84 @@ def echo_config(upstream_address, grants=None, limits=None, gateway=None):
     return dict(listeners=[{"name": LISTENER, "bind": "127.0.0.1:0", "asset": ASSET}],
                 assets=[{"name": ASSET, "address": upstream_address}],
                 grants=grants, limits=limits, gateway=gateway)
+
+
+# --- conduit tunnel ------------------------------------------------------------------
+
+class TunnelProcess:
+    """One `conduit tunnel ASSET --listen 127.0.0.1:0 --log-format json ...` process: a
+    local plain-TCP port relayed to a gateway listener over TLS with a device certificate,
+    started and waited for until tunnel_ready. Waits are on its own JSON log.
+
+    ca defaults to the gateway's site CA; asset and listener to the echo configuration."""
+
+    def __init__(self, gw, cert, key, ca=None, asset=ASSET, listener=LISTENER):
+        host, port = gw.address(listener)
+        self.proc = subprocess.Popen(
+            [CONDUIT_BIN, "tunnel", asset, "--gateway", f"{host}:{port}",
+             "--listen", "127.0.0.1:0", "--cert", str(cert), "--key", str(key),
+             "--ca", str(ca or gw.ca_cert), "--log-format", "json"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._cond = threading.Condition()
+        self._log = []  # (raw line, parsed dict or None)
+        self._open_streams = 2
+        for stream in (self.proc.stderr, self.proc.stdout):
+            threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+        ready = self.wait_for("tunnel_ready")
+        host, port = ready["listen"].rsplit(":", 1)
+        self.address = (host, int(port))
+        self.ready = ready
+
+    def _read(self, stream):
+        for raw in iter(stream.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            try:
+                parsed = json.loads(line)
+            except ValueError:
+                parsed = None
+            with self._cond:
+                self._log.append((line, parsed if isinstance(parsed, dict) else None))
+                self._cond.notify_all()
+        stream.close()
+        with self._cond:
+            self._open_streams -= 1
+            self._cond.notify_all()
+
+    def log_text(self):
+        with self._cond:
+            return "\n".join(line for line, _ in self._log)
+
+    def events(self, event, **fields):
+        with self._cond:
+            return [ev for _, ev in self._log if _matches(ev, event, fields)]
+
+    def wait_for(self, event, timeout=TIMEOUT, **fields):
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = [ev for _, ev in self._log if _matches(ev, event, fields)]
+                if found:
+                    return found[0]
+                remaining = deadline - time.monotonic()
+                if self._open_streams == 0 or remaining <= 0:
+                    why = "the tunnel exited" if self._open_streams == 0 else f"{timeout} s passed"
+                    break
+                self._cond.wait(remaining)
+        raise AssertionError(f"waiting for tunnel event {event} {fields}: {why}; "
+                             f"tunnel log so far:\n{self.log_text()}")
+
+    def stop(self):
+        """SIGTERM; returns the exit code. Fails if the tunnel does not exit in time."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the tunnel did not exit within {TIMEOUT} s; log:\n"
+                                 f"{self.log_text()}") from None
+
+    def close(self):
+        """Teardown: end the process if still running, print the log (pytest shows it for
+        failed tests)."""
+        stop_process(self.proc)
+        print(f"--- tunnel log (exit code {self.proc.returncode}) ---")
+        print(self.log_text())

@@ -1,5 +1,6 @@
 """Support for the Modbus integration tests: the simulated PLC, Modbus gateway configs,
-raw MBAP over TLS, pymodbus' asyncio TLS client, the audit trail and `conduit tunnel`.
+raw MBAP over TLS, pymodbus' asyncio TLS client, the audit trail and mbpoll (for use
+through `conduit tunnel`, which is conduit_harness.TunnelProcess).
 
 Contract under test: the Modbus section of config/README.md, proxy/modbus_session.hpp,
 proxy/EVENTS.md, and /work/shared/reference/protocols.md section 1 (Modbus/TCP).
@@ -19,12 +20,10 @@ import json
 import os
 import queue
 import re
-import signal
 import socket
 import struct
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -99,13 +98,7 @@ class PlcSim:
 
     def stop(self):
         """SIGTERM (the simulator closes every connection and exits 0); idempotent."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=h.TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=h.TIMEOUT)
+        h.stop_process(self.proc)
         self.proc.stdout.close()
 
 
@@ -285,72 +278,7 @@ def exception_code(response):
     return response.exception_code if response.isError() else None
 
 
-# --- conduit tunnel ---------------------------------------------------------------------
-
-class Tunnel:
-    """`conduit tunnel ASSET --listen 127.0.0.1:0 ...`: a local plain Modbus/TCP port
-    relayed to a gateway listener over TLS with a device certificate."""
-
-    def __init__(self, gw, cert, key, listener=LISTENER, asset=ASSET):
-        host, port = gw.address(listener)
-        self.proc = subprocess.Popen(
-            [h.CONDUIT_BIN, "tunnel", asset, "--gateway", f"{host}:{port}",
-             "--listen", "127.0.0.1:0", "--cert", str(cert), "--key", str(key),
-             "--ca", str(gw.ca_cert), "--log-format", "json"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self._cond = threading.Condition()
-        self._lines = []
-        self._open_streams = 2
-        for stream in (self.proc.stderr, self.proc.stdout):
-            threading.Thread(target=self._read, args=(stream,), daemon=True).start()
-        ready = self.wait_for("tunnel_ready")
-        listen_host, listen_port = ready["listen"].rsplit(":", 1)
-        self.address = (listen_host, int(listen_port))
-
-    def _read(self, stream):
-        for raw in iter(stream.readline, b""):
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            with self._cond:
-                self._lines.append(line)
-                self._cond.notify_all()
-        stream.close()
-        with self._cond:
-            self._open_streams -= 1
-            self._cond.notify_all()
-
-    def log_text(self):
-        with self._cond:
-            return "\n".join(self._lines)
-
-    def wait_for(self, event, timeout=h.TIMEOUT):
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                for line in self._lines:
-                    try:
-                        parsed = json.loads(line)
-                    except ValueError:
-                        continue
-                    if isinstance(parsed, dict) and parsed.get("event") == event:
-                        return parsed
-                remaining = deadline - time.monotonic()
-                if self._open_streams == 0 or remaining <= 0:
-                    break
-                self._cond.wait(remaining)
-        why = "the tunnel exited" if self._open_streams == 0 else f"{timeout} s passed"
-        raise AssertionError(f"tunnel: no {event}: {why}; log:\n{self.log_text()}")
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=h.TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=h.TIMEOUT)
-        print(f"--- tunnel log (exit code {self.proc.returncode}) ---")
-        print(self.log_text())
-
+# --- mbpoll (through conduit_harness.TunnelProcess) ----------------------------------
 
 def mbpoll(port, *args):
     """Runs mbpoll (Modbus/TCP, one poll, 0-based addresses) against 127.0.0.1:PORT."""

@@ -5,8 +5,9 @@ import re
 
 import pytest
 
+import conduit_harness as h
 import modbus_helpers as m
-from modbus_helpers import ASSET
+from modbus_helpers import ASSET, LISTENER
 
 new_plc = m.new_plc  # fixture (modbus_helpers)
 
@@ -20,7 +21,7 @@ def tunnels():
     made = []
 
     def make(gw, cert, key):
-        tunnel = m.Tunnel(gw, cert, key)
+        tunnel = h.TunnelProcess(gw, cert, key, asset=ASSET, listener=LISTENER)
         made.append(tunnel)
         return tunnel
 

@@ -8,96 +8,12 @@ proxy/EVENTS.md. The tunnel is waited for on its own JSON log, the gateway on it
 
 import json
 import os
-import signal
 import socket
-import subprocess
-import threading
-import time
 
 import pytest
 
 import conduit_harness as h
 from conduit_harness import ASSET, LISTENER, echo_config
-
-
-class TunnelProcess:
-    """One `conduit tunnel ASSET --listen 127.0.0.1:0 --log-format json ...` process,
-    started and waited for until tunnel_ready."""
-
-    def __init__(self, gw, cert, key, ca=None, asset=ASSET, listener=LISTENER):
-        host, port = gw.address(listener)
-        self.proc = subprocess.Popen(
-            [h.CONDUIT_BIN, "tunnel", asset, "--gateway", f"{host}:{port}",
-             "--listen", "127.0.0.1:0", "--cert", str(cert), "--key", str(key),
-             "--ca", str(ca or gw.ca_cert), "--log-format", "json"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self._cond = threading.Condition()
-        self._log = []  # (raw line, parsed dict or None)
-        self._open_streams = 2
-        for stream in (self.proc.stderr, self.proc.stdout):
-            threading.Thread(target=self._read, args=(stream,), daemon=True).start()
-        ready = self.wait_for("tunnel_ready")
-        host, port = ready["listen"].rsplit(":", 1)
-        self.address = (host, int(port))
-        self.ready = ready
-
-    def _read(self, stream):
-        for raw in iter(stream.readline, b""):
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            try:
-                parsed = json.loads(line)
-            except ValueError:
-                parsed = None
-            with self._cond:
-                self._log.append((line, parsed if isinstance(parsed, dict) else None))
-                self._cond.notify_all()
-        stream.close()
-        with self._cond:
-            self._open_streams -= 1
-            self._cond.notify_all()
-
-    def log_text(self):
-        with self._cond:
-            return "\n".join(line for line, _ in self._log)
-
-    def events(self, event, **fields):
-        with self._cond:
-            return [ev for _, ev in self._log if h._matches(ev, event, fields)]
-
-    def wait_for(self, event, timeout=h.TIMEOUT, **fields):
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                found = [ev for _, ev in self._log if h._matches(ev, event, fields)]
-                if found:
-                    return found[0]
-                remaining = deadline - time.monotonic()
-                if self._open_streams == 0 or remaining <= 0:
-                    why = "the tunnel exited" if self._open_streams == 0 else f"{timeout} s passed"
-                    break
-                self._cond.wait(remaining)
-        raise AssertionError(f"waiting for tunnel event {event} {fields}: {why}; "
-                             f"tunnel log so far:\n{self.log_text()}")
-
-    def stop(self):
-        """SIGTERM; returns the exit code."""
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=h.TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(f"the tunnel did not exit within {h.TIMEOUT} s; log:\n"
-                                 f"{self.log_text()}") from None
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=h.TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=h.TIMEOUT)
-        print(f"--- tunnel log (exit code {self.proc.returncode}) ---")
-        print(self.log_text())
 
 
 @pytest.fixture
@@ -107,7 +23,7 @@ def new_tunnel():
     made = []
 
     def make(*args, **kwargs):
-        tunnel = TunnelProcess(*args, **kwargs)
+        tunnel = h.TunnelProcess(*args, **kwargs)
         made.append(tunnel)
         return tunnel
 
