@@ -22,8 +22,11 @@ bool names_subject(const Grant& grant, const Subject& subject) {
     // login binds a user to every session.
     if (user == kWildcard || matches_name(user, subject.user)) return true;
   }
-  return std::any_of(grant.roles.begin(), grant.roles.end(),
-                     [&](const std::string& role) { return matches_name(role, subject.role); });
+  return std::any_of(grant.roles.begin(), grant.roles.end(), [&](const std::string& role) {
+    return matches_name(role, subject.role) ||
+           std::any_of(subject.roles.begin(), subject.roles.end(),
+                       [&](const std::string& held) { return matches_name(role, held); });
+  });
 }
 
 bool in_time(const Grant& grant, WeekTime now) {
@@ -93,6 +96,15 @@ std::optional<Stage> check_grant(const Grant& grant, const modbus::Request& requ
     if (!values_within_bounds(rules, request)) return Stage::value;
   }
   return std::nullopt;
+}
+
+std::string_view missing_reason(Mfa missing) {
+  switch (missing) {
+    case Mfa::per_session: return "grant requires a key touch for this session (per-session MFA)";
+    case Mfa::login: return "grant requires a FIDO2 login certificate (conduit login)";
+    case Mfa::none: break;
+  }
+  return "no grant names this user, device and asset";
 }
 
 }  // namespace
@@ -165,8 +177,15 @@ SessionDecision Policy::decide_session(const Subject& subject, std::string_view 
     return result;
   }
   const Grant* first_in_time = nullptr;
+  Mfa missing = Mfa::none;  // the strongest proof a grant wanted and the session lacked
   for (const Grant& grant : grants_) {
     if (!names_asset(grant, asset) || !names_device(grant, subject.device) || !names_subject(grant, subject)) {
+      continue;
+    }
+    // A grant that needs a stronger proof than the session has does not apply at all, so
+    // no request of this session can ride on it.
+    if (grant.mfa > subject.mfa) {
+      missing = std::max(missing, grant.mfa);
       continue;
     }
     result.grants.grants_.push_back(&grant);
@@ -175,10 +194,11 @@ SessionDecision Policy::decide_session(const Subject& subject, std::string_view 
   }
   if (first_in_time) {
     result.decision = {Effect::allow, first_in_time->id, "granted"};
+  } else if (!result.grants.empty()) {
+    result.decision = {Effect::deny, kDefaultDenyRule, "outside the time windows of every grant for this asset"};
+    result.grants = {};
   } else {
-    result.decision = {Effect::deny, kDefaultDenyRule,
-                       result.grants.empty() ? "no grant names this user, device and asset"
-                                             : "outside the time windows of every grant for this asset"};
+    result.decision = {Effect::deny, kDefaultDenyRule, missing_reason(missing)};
     result.grants = {};
   }
   return result;

@@ -14,6 +14,7 @@
 #include <bitset>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -69,6 +70,13 @@ struct ModbusRules {
   std::vector<ValueBound> value_bounds;
 };
 
+// How the user proved who they are, from weakest to strongest. Grants name the least they
+// need; the certificate says what the session has (see mfa/README.md):
+//   none         a long-lived certificate from `conduit ca issue device --user` (no key touch)
+//   login        a short-lived certificate issued after a FIDO2 key touch (`conduit login`)
+//   per_session  a certificate minted for this one session to this asset after a fresh touch
+enum class Mfa : std::uint8_t { none = 0, login = 1, per_session = 2 };
+
 struct Grant {
   std::string id;
   std::vector<std::string> users;    // names or "*"; "*" also matches a device-only identity
@@ -77,6 +85,7 @@ struct Grant {
   std::vector<std::string> assets;   // asset names, "label:NAME" or "*"
   std::vector<TimeWindow> time_windows;  // empty: always
   std::optional<ModbusRules> modbus;     // absent: no Modbus request is allowed
+  Mfa mfa = Mfa::none;                   // the least the session must have proven (config default: login)
 };
 
 struct AssetLabels {
@@ -90,6 +99,8 @@ struct Subject {
   std::string_view user;    // empty when the certificate binds no user
   std::string_view device;
   std::string_view role;    // empty when the certificate carries no role
+  std::span<const std::string> roles = {};  // further roles (a login certificate lists the user's roles)
+  Mfa mfa = Mfa::none;      // what this session proved
 };
 
 enum class Effect { allow, deny };

@@ -112,6 +112,13 @@ class ObjectReader {
     return number;
   }
 
+  bool boolean(std::string_view key, bool fallback) {
+    const json* value = find(key);
+    if (!value) return fallback;
+    if (!value->is_boolean()) throw ConfigError(at(key), std::string("expected true or false, got ") + type_name(*value));
+    return value->get<bool>();
+  }
+
   std::vector<std::string> names(std::string_view key, bool required = true) {
     if (!required && !find(key)) return {};
     const json& list = require(key);

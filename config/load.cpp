@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstring>
 #include <fstream>
@@ -38,6 +40,8 @@ GatewaySettings load_gateway(const json& root, const std::optional<std::filesyst
   gateway.data_dir = std::filesystem::absolute(gateway.data_dir);
   gateway.threads = static_cast<unsigned>(reader.number("threads", 0, 0, 256));
   gateway.run_as = reader.string("run_as", "");
+  gateway.admin_socket = reader.string("admin_socket", (gateway.data_dir / "admin.sock").string());
+  if (gateway.admin_socket.is_relative()) gateway.admin_socket = gateway.data_dir / gateway.admin_socket;
   reader.finish();
   return gateway;
 }
@@ -75,6 +79,55 @@ Limits load_limits(const json* value) {
   limits.max_unauthenticated = static_cast<unsigned>(reader.number("max_unauthenticated", 64, 1, 100000));
   reader.finish();
   return limits;
+}
+
+bool is_dns_name(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  bool has_letter = false;
+  for (char c : name) {
+    if (std::isalpha(static_cast<unsigned char>(c))) has_letter = true;
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') return false;
+  }
+  return has_letter && name.front() != '.' && name.back() != '.';
+}
+
+bool is_aaguid(std::string_view text) {
+  return text.size() == 32 && std::all_of(text.begin(), text.end(), [](char c) {
+           return std::isdigit(static_cast<unsigned char>(c)) || (c >= 'a' && c <= 'f');
+         });
+}
+
+AuthSettings load_auth(const json* value, const std::filesystem::path& data_dir) {
+  AuthSettings auth;
+  if (!value) return auth;
+  ObjectReader reader(*value, "/auth");
+  using std::chrono::seconds;
+  auth.enabled = true;
+  auth.listen = endpoint(reader, "listen", true);
+  auth.rp_id = reader.required_string("rp_id");
+  if (!is_dns_name(auth.rp_id)) {
+    throw ConfigError(reader.at("rp_id"), json_quoted(auth.rp_id) +
+                                              " is not a DNS name (FIDO2 relying party ids are never IP addresses)");
+  }
+  auth.certificate_ttl = seconds(reader.number("certificate_ttl_s", 8 * 3600, 60, 7 * 86400));
+  auth.session_certificate_ttl = seconds(reader.number("session_certificate_ttl_s", 60, 10, 3600));
+  auth.challenge_ttl = seconds(reader.number("challenge_ttl_s", 60, 1, 600));
+  auth.enrollment_code_ttl = seconds(reader.number("enrollment_code_ttl_s", 24 * 3600, 60, 30 * 86400));
+  auth.require_user_verification = reader.boolean("require_user_verification", false);
+  auth.modbus_role_extension = reader.boolean("modbus_role_extension", true);
+  if (reader.find("aaguids")) {
+    const json& list = reader.array("aaguids");
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      std::string pointer = pointer_append(reader.at("aaguids"), std::to_string(i));
+      if (!list[i].is_string() || !is_aaguid(list[i].get<std::string>())) {
+        throw ConfigError(pointer, "expected an AAGUID: 32 lower-case hex digits");
+      }
+      auth.aaguids.push_back(list[i].get<std::string>());
+    }
+  }
+  if (reader.find("attestation_roots")) auth.attestation_roots = readable_file(reader, "attestation_roots", "", data_dir);
+  reader.finish();
+  return auth;
 }
 
 Protocol protocol(ObjectReader& reader, std::string_view key) {
@@ -171,6 +224,19 @@ std::string parse_error_detail(const std::string& what) {
   return "invalid JSON: " + (end == std::string::npos ? what : what.substr(end + 2));
 }
 
+// A grant that needs a FIDO2 login could never admit anyone without the auth API: say so
+// rather than deny everything silently.
+void check_grants_can_be_met(const Config& config) {
+  if (config.auth.enabled) return;
+  for (std::size_t i = 0; i < config.grants.size(); ++i) {
+    if (config.grants[i].mfa != authz::Mfa::none) {
+      throw ConfigError("/grants/" + std::to_string(i) + "/mfa",
+                        "needs a FIDO2 login (the default) but there is no \"auth\" section; add one, or set "
+                        "\"mfa\": \"none\" to admit long-lived user certificates");
+    }
+  }
+}
+
 }  // namespace
 
 ConfigError::ConfigError(std::string pointer, const std::string& detail)
@@ -229,10 +295,12 @@ Config load_text(std::string_view text, const std::filesystem::path& file,
   config.gateway = load_gateway(reader.require("gateway"), data_dir_override);
   config.tls = load_tls(reader.find("tls"), config.gateway.data_dir);
   config.limits = load_limits(reader.find("limits"));
+  config.auth = load_auth(reader.find("auth"), config.gateway.data_dir);
   config.assets = load_assets(reader);
   config.listeners = load_listeners(reader, config);
   config.device_groups = load_device_groups(reader);
   config.grants = load_grants(reader.find("grants"), config);
+  check_grants_can_be_met(config);
   reader.finish();
   return config;
 }

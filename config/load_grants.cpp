@@ -222,6 +222,15 @@ void check_references(const authz::Grant& grant, ObjectReader& reader, const Con
   }
 }
 
+// Deny by default: a grant that says nothing needs a FIDO2 login certificate.
+authz::Mfa load_mfa(ObjectReader& grant) {
+  std::string text = grant.string("mfa", "login");
+  if (text == "none") return authz::Mfa::none;
+  if (text == "login") return authz::Mfa::login;
+  if (text == "per_session") return authz::Mfa::per_session;
+  throw ConfigError(grant.at("mfa"), json_quoted(text) + " is not \"none\", \"login\" or \"per_session\"");
+}
+
 }  // namespace
 
 std::vector<authz::Grant> load_grants(const json* value, const Config& config) {
@@ -244,6 +253,7 @@ std::vector<authz::Grant> load_grants(const json* value, const Config& config) {
     check_references(grant, reader, config);
     grant.time_windows = load_time_windows(reader);
     if (const json* rules = reader.find("modbus")) grant.modbus = load_modbus_rules(*rules, reader.at("modbus"));
+    grant.mfa = load_mfa(reader);
     reader.finish();
     grants.push_back(std::move(grant));
   }

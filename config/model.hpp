@@ -25,6 +25,7 @@ struct GatewaySettings {
   std::filesystem::path data_dir = "/var/lib/conduit";
   unsigned threads = 0;  // 0: one per core
   std::string run_as;    // empty: keep the starting user
+  std::filesystem::path admin_socket;  // root-only control socket; default <data_dir>/admin.sock
 };
 
 enum class TlsVersion { v1_2, v1_3 };
@@ -43,6 +44,22 @@ struct Limits {
   std::chrono::seconds drain_timeout{30};
   unsigned max_sessions = 1024;
   unsigned max_unauthenticated = 64;
+};
+
+// FIDO2 login (mfa/README.md). Absent from the file: no auth API; only grants with
+// "mfa": "none" can then admit anyone.
+struct AuthSettings {
+  bool enabled = false;
+  Endpoint listen;                        // HTTPS auth API; clients present device certificates
+  std::string rp_id;                      // FIDO2 relying party id (a DNS name, never an IP)
+  std::chrono::seconds certificate_ttl{8 * 3600};      // login certificates
+  std::chrono::seconds session_certificate_ttl{60};    // per-session certificates: time to connect
+  std::chrono::seconds challenge_ttl{60};
+  std::chrono::seconds enrollment_code_ttl{24 * 3600};
+  bool require_user_verification = false; // PIN/biometric on the key, not only a touch
+  std::vector<std::string> aaguids;       // lower-case hex, 32 digits; empty: any model
+  std::filesystem::path attestation_roots;  // PEM; empty: attestation certificates not chained
+  bool modbus_role_extension = true;      // put the user's (single) role in the Modbus/TCP Security extension
 };
 
 enum class Protocol { tcp, modbus };
@@ -77,6 +94,7 @@ struct Config {
   GatewaySettings gateway;
   TlsSettings tls;
   Limits limits;
+  AuthSettings auth;
   std::vector<Listener> listeners;
   std::vector<Asset> assets;
   std::vector<authz::Grant> grants;

@@ -10,12 +10,11 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "mfa/certificate_uris.hpp"
 #include "mfa/openssl_util.hpp"
 
 namespace conduit::mfa {
 namespace {
-
-constexpr std::string_view kUserUriPrefix = "conduit:user/";
 
 std::string_view view_of(const ASN1_STRING* text) {
   const unsigned char* data = ASN1_STRING_get0_data(text);
@@ -44,20 +43,31 @@ std::string device_of(const X509* certificate) {
   return has_nul(device) ? std::string() : std::string(device);
 }
 
-std::string user_of(const X509* certificate) {
+// The conduit: SAN URIs (mfa/certificate_uris.hpp). The first of each single-valued kind
+// counts; roles accumulate. A value with a NUL or an invalid name is dropped.
+void read_uris(const X509* certificate, CertificateIdentity& identity) {
   // Null when there is no SAN, when it does not decode, and when it appears twice.
   const GeneralNamesPtr names(static_cast<GENERAL_NAMES*>(
       X509_get_ext_d2i(certificate, NID_subject_alt_name, nullptr, nullptr)));
-  if (!names) return {};
+  if (!names) return;
+  auto take = [](std::string_view uri, std::string_view prefix, std::string& out) {
+    if (!uri.starts_with(prefix) || !out.empty()) return false;
+    std::string_view value = uri.substr(prefix.size());
+    if (!has_nul(value)) out = value;
+    return true;
+  };
   for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
     const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);
     if (name == nullptr || name->type != GEN_URI) continue;
     const std::string_view uri = view_of(name->d.uniformResourceIdentifier);
-    if (!uri.starts_with(kUserUriPrefix)) continue;
-    const std::string_view user = uri.substr(kUserUriPrefix.size());
-    return has_nul(user) ? std::string() : std::string(user);
+    if (uri.starts_with(uri::kRole)) {
+      std::string_view role = uri.substr(uri::kRole.size());
+      if (!role.empty() && !has_nul(role)) identity.roles.emplace_back(role);
+      continue;
+    }
+    take(uri, uri::kUser, identity.user) || take(uri, uri::kKey, identity.key) ||
+        take(uri, uri::kAsset, identity.session_asset) || take(uri, uri::kAssertion, identity.assertion);
   }
-  return {};
 }
 
 // exactly one role extension, whose value is one UTF8String; anything else is no role.
@@ -100,8 +110,12 @@ CertificateIdentity identity_from_certificate(const X509* certificate) {
   // Decoding a malformed SAN queues OpenSSL errors; left on this thread's queue they would
   // be misread as the cause of the next failing TLS call on the connection.
   ERR_set_mark();
-  CertificateIdentity identity{device_of(certificate), user_of(certificate), role_of(certificate),
-                               serial_of(certificate)};
+  CertificateIdentity identity;
+  identity.device = device_of(certificate);
+  identity.role = role_of(certificate);
+  identity.serial = serial_of(certificate);
+  read_uris(certificate, identity);
+  if (!identity.role.empty()) identity.roles.push_back(identity.role);
   ERR_pop_to_mark();
   return identity;
 }

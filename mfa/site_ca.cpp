@@ -16,8 +16,10 @@
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 
+#include "mfa/certificate_uris.hpp"
 #include "mfa/openssl_util.hpp"
 
 namespace conduit::mfa {
@@ -40,7 +42,6 @@ constexpr long kBackdateSeconds = 60;
 constexpr std::chrono::days kMaxValidity{36500};
 // Real PEM files are a few kB; the cap stops a misplaced device or huge file being slurped.
 constexpr off_t kMaxPemFileSize = 1 << 20;
-constexpr std::string_view kUserUriPrefix = "conduit:user/";
 
 [[noreturn]] void fail_openssl(const std::string& what) {
   throw PkiError(what + ": " + openssl_error_string());
@@ -274,7 +275,7 @@ void set_random_serial(X509* certificate) {
 // A fresh v3 certificate for subject_key with subject CN=common_name, a random serial
 // and the validity window; issuer, extensions and signature are the caller's.
 X509Ptr new_certificate(EVP_PKEY* subject_key, const std::string& common_name,
-                        std::chrono::days validity) {
+                        std::chrono::seconds validity) {
   X509Ptr certificate(X509_new());
   if (!certificate || X509_set_version(certificate.get(), X509_VERSION_3) != 1) {
     fail_openssl("cannot create a certificate");
@@ -284,8 +285,8 @@ X509Ptr new_certificate(EVP_PKEY* subject_key, const std::string& common_name,
   time_t now = std::time(nullptr);
   if (X509_time_adj_ex(X509_getm_notBefore(certificate.get()), 0, -kBackdateSeconds, &now) ==
           nullptr ||
-      X509_time_adj_ex(X509_getm_notAfter(certificate.get()),
-                       static_cast<int>(validity.count()), 0, &now) == nullptr) {
+      X509_time_adj_ex(X509_getm_notAfter(certificate.get()), 0, static_cast<long>(validity.count()), &now) ==
+          nullptr) {
     fail_openssl("cannot set the validity period");
   }
   if (X509_NAME_add_entry_by_NID(X509_get_subject_name(certificate.get()), NID_commonName,
@@ -358,6 +359,23 @@ void sign(X509* certificate, EVP_PKEY* key) {
   }
 }
 
+// The public key of a certificate signing request whose signature proves that the
+// requester holds the private key.
+EvpPkeyPtr public_key_from_request(std::string_view csr_pem) {
+  BioPtr bio(BIO_new_mem_buf(csr_pem.data(), static_cast<int>(csr_pem.size())));
+  std::unique_ptr<X509_REQ, OpensslFree<X509_REQ_free>> request(
+      bio ? PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+  if (!request) fail_openssl("the certificate request is not a PEM CSR");
+  EvpPkeyPtr key(X509_REQ_get_pubkey(request.get()));
+  if (!key || X509_REQ_verify(request.get(), key.get()) != 1) {
+    fail_openssl("the certificate request's signature does not verify");
+  }
+  if (EVP_PKEY_get_base_id(key.get()) != EVP_PKEY_EC && EVP_PKEY_get_base_id(key.get()) != EVP_PKEY_ED25519) {
+    throw PkiError("the certificate request's key must be ECDSA or Ed25519");
+  }
+  return key;
+}
+
 }  // namespace
 
 struct SiteCa::Impl {
@@ -365,12 +383,22 @@ struct SiteCa::Impl {
   EvpPkeyPtr key;
   X509Ptr certificate;
 
-  // The profile shared by every issued certificate (see the header).
-  IssuedCertificate issue(const std::string& common_name, std::chrono::days validity,
+  // The profile shared by every issued certificate (see the header), for a fresh key.
+  IssuedCertificate issue(const std::string& common_name, std::chrono::seconds validity,
                           const char* extended_key_usage, GENERAL_NAMES* alt_names,
                           const std::optional<std::string>& role = std::nullopt) const {
     const EvpPkeyPtr leaf_key = generate_key();
-    const X509Ptr leaf = new_certificate(leaf_key.get(), common_name, validity);
+    IssuedCertificate issued{issue_for(leaf_key.get(), common_name, validity, extended_key_usage, alt_names, role),
+                             private_key_to_pem(leaf_key.get())};
+    if (issued.private_key_pem.empty()) fail_openssl("cannot encode the issued private key as PEM");
+    return issued;
+  }
+
+  // The same profile for a key made elsewhere (a device or login CSR): returns the PEM.
+  std::string issue_for(EVP_PKEY* leaf_key, const std::string& common_name, std::chrono::seconds validity,
+                        const char* extended_key_usage, GENERAL_NAMES* alt_names,
+                        const std::optional<std::string>& role) const {
+    const X509Ptr leaf = new_certificate(leaf_key, common_name, validity);
     if (X509_set_issuer_name(leaf.get(), X509_get_subject_name(certificate.get())) != 1) {
       fail_openssl("cannot set the certificate issuer");
     }
@@ -388,11 +416,9 @@ struct SiteCa::Impl {
     }
     if (role) add_role_extension(leaf.get(), *role);
     sign(leaf.get(), key.get());
-    IssuedCertificate issued{certificate_to_pem(leaf.get()), private_key_to_pem(leaf_key.get())};
-    if (issued.certificate_pem.empty() || issued.private_key_pem.empty()) {
-      fail_openssl("cannot encode the issued certificate as PEM");
-    }
-    return issued;
+    std::string pem = certificate_to_pem(leaf.get());
+    if (pem.empty()) fail_openssl("cannot encode the issued certificate as PEM");
+    return pem;
   }
 };
 
@@ -515,9 +541,39 @@ IssuedCertificate SiteCa::issue_device(const DeviceCertificateSpec& spec) const 
   require_validity(spec.validity);
   const GeneralNamesPtr names = new_general_names();
   if (spec.user) {
-    add_general_name(names.get(), GEN_URI, std::string(kUserUriPrefix) + *spec.user);
+    add_general_name(names.get(), GEN_URI, std::string(uri::kUser) + *spec.user);
   }
   return impl_->issue(spec.device_id, spec.validity, "clientAuth", names.get(), spec.role);
+}
+
+std::string SiteCa::issue_device_from_request(const std::string& device_id, std::string_view csr_pem,
+                                              std::chrono::days validity) const {
+  ERR_clear_error();
+  require_name("device id", device_id);
+  require_validity(validity);
+  EvpPkeyPtr key = public_key_from_request(csr_pem);
+  const GeneralNamesPtr names = new_general_names();
+  return impl_->issue_for(key.get(), device_id, validity, "clientAuth", names.get(), std::nullopt);
+}
+
+std::string SiteCa::issue_login(const LoginCertificateSpec& spec, std::string_view csr_pem) const {
+  ERR_clear_error();
+  require_name("device id", spec.device_id);
+  require_name("user name", spec.user);
+  for (const std::string& role : spec.roles) require_name("role", role);
+  if (spec.modbus_role) require_name("role", *spec.modbus_role);
+  if (spec.asset) require_name("asset", *spec.asset);
+  if (spec.validity <= std::chrono::seconds{0} || spec.validity > std::chrono::days{7}) {
+    throw PkiError("a login certificate lives at most 7 days");
+  }
+  EvpPkeyPtr key = public_key_from_request(csr_pem);
+  const GeneralNamesPtr names = new_general_names();
+  add_general_name(names.get(), GEN_URI, std::string(uri::kUser) + spec.user);
+  for (const std::string& role : spec.roles) add_general_name(names.get(), GEN_URI, std::string(uri::kRole) + role);
+  add_general_name(names.get(), GEN_URI, std::string(uri::kKey) + spec.key_id);
+  if (spec.asset) add_general_name(names.get(), GEN_URI, std::string(uri::kAsset) + *spec.asset);
+  if (spec.assertion) add_general_name(names.get(), GEN_URI, std::string(uri::kAssertion) + *spec.assertion);
+  return impl_->issue_for(key.get(), spec.device_id, spec.validity, "clientAuth", names.get(), spec.modbus_role);
 }
 
 std::string SiteCa::certificate_pem() const {

@@ -48,6 +48,21 @@ struct DeviceCertificateSpec {
   std::chrono::days validity{365};
 };
 
+// A short-lived certificate issued after a FIDO2 key touch, for a key pair made on the
+// user's device (the CSR). CN = device; SAN URIs conduit:user/, conduit:role/ (each role),
+// conduit:key/ (the credential touched) and, for a per-session certificate, conduit:asset/
+// and conduit:assertion/ (mfa/certificate_uris.hpp).
+struct LoginCertificateSpec {
+  std::string device_id;
+  std::string user;
+  std::vector<std::string> roles;
+  std::string key_id;                       // lower-case hex of the FIDO2 credential id
+  std::optional<std::string> asset;         // per-session certificates only
+  std::optional<std::string> assertion;     // per-session certificates only
+  std::optional<std::string> modbus_role;   // Modbus/TCP Security role extension, if configured
+  std::chrono::seconds validity{8 * 3600};  // at most 7 days
+};
+
 // A certificate and its private key, both PEM.
 struct IssuedCertificate {
   std::string certificate_pem;
@@ -77,6 +92,13 @@ class SiteCa {
   IssuedCertificate issue_server(const ServerCertificateSpec& spec) const;
   // Issues a fresh key pair and certificate (clientAuth).
   IssuedCertificate issue_device(const DeviceCertificateSpec& spec) const;
+
+  // Device enrollment: a device certificate (CN = device id, no user) for the key in a
+  // CSR made on the device; the private key never leaves it. Returns the certificate PEM.
+  std::string issue_device_from_request(const std::string& device_id, std::string_view csr_pem,
+                                        std::chrono::days validity) const;
+  // A login or per-session certificate for the key in `csr_pem`. Returns the PEM.
+  std::string issue_login(const LoginCertificateSpec& spec, std::string_view csr_pem) const;
 
   std::string certificate_pem() const;
   std::filesystem::path certificate_path() const;

@@ -2,3 +2,4 @@
 // compilation: every other TU only sees declarations, which keeps 2-core builds short).
 #include <boost/asio/impl/src.hpp>
 #include <boost/asio/ssl/impl/src.hpp>
+#include <boost/beast/src.hpp>

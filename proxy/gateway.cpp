@@ -20,6 +20,7 @@
 
 #include "config/load.hpp"
 #include "proxy/accept.hpp"
+#include "proxy/control_plane.hpp"
 #include "proxy/event_log.hpp"
 #include "proxy/net_text.hpp"
 #include "proxy/privileges.hpp"
@@ -145,6 +146,15 @@ bool same_listener_binds(const config::Config& a, const config::Config& b) {
   return true;
 }
 
+// The auth API's settings live on the control-plane thread, built once at start-up.
+bool same_auth(const config::AuthSettings& a, const config::AuthSettings& b) {
+  return a.enabled == b.enabled && a.listen.to_string() == b.listen.to_string() && a.rp_id == b.rp_id &&
+         a.certificate_ttl == b.certificate_ttl && a.session_certificate_ttl == b.session_certificate_ttl &&
+         a.challenge_ttl == b.challenge_ttl && a.require_user_verification == b.require_user_verification &&
+         a.aaguids == b.aaguids && a.attestation_roots == b.attestation_roots &&
+         a.modbus_role_extension == b.modbus_role_extension;
+}
+
 void reload(const ServeOptions& options, GatewayState& state) {
   std::string file = options.config_file.string();
   try {
@@ -152,6 +162,9 @@ void reload(const ServeOptions& options, GatewayState& state) {
     config::Config next = config::load_file(options.config_file, options.data_dir_override);
     if (!same_listener_binds(current->config, next)) {
       throw config::ConfigError("/listeners", "listener names, binds, protocols or Modbus assets changed; restart to apply");
+    }
+    if (!same_auth(current->config.auth, next.auth)) {
+      throw config::ConfigError("/auth", "the auth section changed; restart to apply");
     }
     auto snapshot = make_snapshot(std::move(next));
     log_event(LogLevel::info, "config_reloaded",
@@ -166,6 +179,20 @@ void reload(const ServeOptions& options, GatewayState& state) {
 template <typename Function>
 void on_every_worker(std::list<Worker>& workers, Function function) {
   for (Worker& worker : workers) asio::post(worker.context, [&worker, function] { function(worker); });
+}
+
+// Runs on the control-plane thread after a revocation or lockdown: every I/O thread ends
+// its refused sessions (each session closes its sockets at once), and the admin gets the
+// count when all have done so.
+unsigned end_refused_sessions(std::list<Worker>& workers, std::shared_ptr<const authz::RevocationList> list) {
+  std::atomic<unsigned> ended{0};
+  std::latch done(static_cast<std::ptrdiff_t>(workers.size()));
+  on_every_worker(workers, [&ended, &done, list](Worker& worker) {
+    ended += worker.registry.terminate_refused(*list);
+    done.count_down();
+  });
+  done.wait();
+  return ended.load();
 }
 
 // Returns how many sessions were still open at the drain deadline and had to be closed.
@@ -261,6 +288,14 @@ int serve(const ServeOptions& options, std::shared_ptr<const Snapshot> initial) 
     log_event(LogLevel::info, "listener_ready",
               {{"listener", listener.name}, {"address", bind_listener(workers, config, listener)}});
   }
+  // Bound while still privileged, like the listeners: the admin socket is root's.
+  ControlPlane control_plane(config, state, [&workers, &state](const authz::RevocationList&) {
+    return end_refused_sessions(workers, state.revocations.load());
+  });
+  if (config.auth.enabled) {
+    log_event(LogLevel::info, "listener_ready", {{"listener", "auth"}, {"address", control_plane.auth_address()}});
+  }
+  log_event(LogLevel::info, "admin_socket_ready", {{"path", control_plane.admin_socket()}});
   if (geteuid() == 0 && !config.gateway.run_as.empty()) {
     DroppedTo dropped = drop_privileges(config.gateway.run_as);
     log_event(LogLevel::info, "privileges_dropped",
@@ -275,12 +310,14 @@ int serve(const ServeOptions& options, std::shared_ptr<const Snapshot> initial) 
     }
   }
   for (Worker& worker : workers) worker.thread = std::thread([&worker] { worker.context.run(); });
+  control_plane.start();
   log_event(LogLevel::info, "gateway_started",
             {{"gateway", config.gateway.id}, {"threads", threads}, {"listeners", config.listeners.size()},
              {"pid", getpid()}});
 
   asio::co_spawn(control, flush_request_log(state, stopping), asio::detached);
   control.run();  // returns once a drain has finished
+  control_plane.stop();
   for (Worker& worker : workers) {
     worker.keep_running.reset();
     worker.context.stop();

@@ -5,8 +5,10 @@
 
 #include "config/load.hpp"
 #include "mfa/site_ca.hpp"
+#include "proxy/admin_cli.hpp"
 #include "proxy/event_log.hpp"
 #include "proxy/gateway.hpp"
+#include "proxy/login.hpp"
 #include "proxy/tunnel.hpp"
 
 namespace {
@@ -32,6 +34,8 @@ struct Args {
   int days = 0;
   std::string out;
   proxy::TunnelOptions tunnel;
+  proxy::LoginOptions login;
+  proxy::AdminOptions admin;
 };
 
 std::optional<fs::path> data_dir_override(const Args& args) {
@@ -92,6 +96,108 @@ int run_issue_device(const Args& args) {
 int run_tunnel(const Args& args) {
   proxy::init_event_log(args.log_format == "json" ? proxy::LogFormat::json : proxy::LogFormat::text);
   return proxy::run_tunnel(args.tunnel);
+}
+
+int run_login(const Args& args) { return proxy::run_login(args.login); }
+
+// Admin verbs read the data directory from --data-dir (default /var/lib/conduit).
+template <int (*kVerb)(const proxy::AdminOptions&)>
+int admin_verb(const Args& args) {
+  proxy::AdminOptions options = args.admin;
+  if (options.data_dir.empty()) options.data_dir = data_dir_or_default(args);
+  return kVerb(options);
+}
+
+// The PIN comes from the environment, never from the command line (ps shows arguments).
+void read_pin(mfa::KeyOptions& key) {
+  if (const char* pin = std::getenv("CONDUIT_FIDO_PIN")) key.pin = pin;
+}
+
+void add_key_device(CLI::App* app, mfa::KeyOptions& key) {
+  app->add_option("--key-device", key.device_path,
+                  "Security key: /dev/hidrawN, or unix:/path for a socket authenticator (default: first USB key). "
+                  "PIN from $CONDUIT_FIDO_PIN");
+}
+
+void add_admin_verbs(CLI::App& app, Args& args, const std::function<std::function<void()>(int (*)(const Args&))>& on) {
+  proxy::AdminOptions& admin = args.admin;
+  auto* user = app.add_subcommand("user", "Users in the credential store (on the gateway host)");
+  user->require_subcommand(1);
+  auto* user_add = user->add_subcommand("add", "Add a user");
+  add_data_dir(user_add, args);
+  user_add->add_option("name", admin.name, "User name")->required();
+  user_add->add_option("--role", admin.roles, "Role (repeatable), e.g. Operator");
+  user_add->callback(on(admin_verb<proxy::user_add>));
+  auto* user_list = user->add_subcommand("list", "List users, roles and key counts");
+  add_data_dir(user_list, args);
+  user_list->callback(on(admin_verb<proxy::user_list>));
+
+  auto* device = app.add_subcommand("device", "Devices (laptops, engineering stations)");
+  device->require_subcommand(1);
+  auto* request = device->add_subcommand("request", "On the device: make its key and a certificate request");
+  request->add_option("--id", admin.name, "Device id, e.g. laptop-7")->required();
+  request->add_option("--dir", admin.out, "Where to put device.key and device.csr (default ~/.config/conduit)");
+  request->callback(on(admin_verb<proxy::device_request>));
+  auto* enroll = device->add_subcommand("enroll", "On the gateway: sign a device's request and record the device");
+  add_data_dir(enroll, args);
+  enroll->add_option("--id", admin.name, "Device id")->required();
+  enroll->add_option("--csr", admin.csr, "The device's device.csr")->required()->check(CLI::ExistingFile);
+  enroll->add_option("--user", admin.users, "User who may log in from this device (repeatable)");
+  enroll->add_option("--days", admin.days, "Validity in days (default 365)")->check(CLI::Range(1, 3650));
+  enroll->add_option("--out", admin.out, "Certificate file to write (default <id>.crt)");
+  enroll->callback(on(admin_verb<proxy::device_enroll>));
+
+  auto* key = app.add_subcommand("key", "FIDO2 security keys");
+  key->require_subcommand(1);
+  auto* key_enroll = key->add_subcommand("enroll", "Enroll a key plugged into the gateway host");
+  key_enroll->add_option("name", admin.name, "User")->required();
+  key_enroll->add_option("--config", admin.config_file, "Gateway configuration (auth section)")->required();
+  key_enroll->add_option("--data-dir", admin.data_dir, "Override gateway.data_dir");
+  add_key_device(key_enroll, admin.key);
+  key_enroll->callback([&args, on] {
+    read_pin(args.admin.key);
+    on(admin_verb<proxy::key_enroll>)();
+  });
+  auto* code = key->add_subcommand("code", "A one-time code to enroll a key remotely (conduit login --enroll)");
+  add_data_dir(code, args);
+  code->add_option("name", admin.name, "User")->required();
+  code->add_option("--hours", admin.hours, "Validity in hours (default 24)")->check(CLI::Range(1, 720));
+  code->callback(on(admin_verb<proxy::key_code>));
+  auto* key_list = key->add_subcommand("list", "A user's keys");
+  add_data_dir(key_list, args);
+  key_list->add_option("name", admin.name, "User")->required();
+  key_list->callback(on(admin_verb<proxy::key_list>));
+
+  auto* revoke = app.add_subcommand("revoke", "Revoke a user, key, device or certificate on the running gateway");
+  add_data_dir(revoke, args);
+  revoke->add_option("kind", admin.kind, "user | key | device | certificate")
+      ->required()
+      ->check(CLI::IsMember({"user", "key", "device", "certificate"}));
+  revoke->add_option("id", admin.name, "User name, key id, device id or certificate serial (hex)")->required();
+  revoke->add_option("--reason", admin.reason, "Why (recorded)");
+  revoke->add_option("--socket", admin.socket, "Admin socket (default <data-dir>/admin.sock)");
+  revoke->callback(on(admin_verb<proxy::revoke>));
+
+  auto* lockdown = app.add_subcommand("lockdown", "Refuse and end sessions at once: all, a role's, or some assets'");
+  add_data_dir(lockdown, args);
+  lockdown->add_option("--role", admin.role, "Only sessions of users with this role");
+  lockdown->add_option("--asset", admin.asset, "Only sessions to assets matching NAME, prefix* or *");
+  lockdown->add_option("--reason", admin.reason, "Why (recorded)");
+  lockdown->add_option("--socket", admin.socket, "Admin socket (default <data-dir>/admin.sock)");
+  auto* lift = lockdown->add_subcommand("lift", "Lift every lockdown");
+  add_data_dir(lift, args);
+  lift->add_option("--socket", admin.socket, "Admin socket (default <data-dir>/admin.sock)");
+  lift->callback(on(admin_verb<proxy::lockdown_lift>));
+  // CLI11 runs the parent's callback after the subcommand's: `lockdown lift` must never
+  // also impose a lockdown.
+  lockdown->callback([lift, set = on(admin_verb<proxy::lockdown>)] {
+    if (!lift->parsed()) set();
+  });
+
+  auto* status = app.add_subcommand("status", "Revocations and lockdowns in force on the running gateway");
+  add_data_dir(status, args);
+  status->add_option("--socket", admin.socket, "Admin socket (default <data-dir>/admin.sock)");
+  status->callback(on(admin_verb<proxy::admin_status>));
 }
 
 }  // namespace
@@ -162,7 +268,28 @@ int main(int argc, char** argv) {
   tunnel->add_option("--log-format", args.log_format, "Log lines as text or JSON")
       ->check(CLI::IsMember({"text", "json"}))
       ->default_str("text");
-  tunnel->callback(on(run_tunnel));
+  tunnel->add_flag("--per-session-mfa", args.tunnel.per_session_mfa,
+                   "Touch your key for every connection (grants with \"mfa\": \"per_session\")");
+  tunnel->add_option("--auth", args.tunnel.auth, "The gateway's auth API host:port (with --per-session-mfa)");
+  tunnel->add_option("--user", args.tunnel.user, "Your user name (with --per-session-mfa)");
+  tunnel->add_option("--key-device", args.tunnel.key_device, "Security key (default: first USB key)");
+  tunnel->callback([&] {
+    if (const char* pin = std::getenv("CONDUIT_FIDO_PIN")) args.tunnel.key_pin = pin;
+    action = run_tunnel;
+  });
+
+  auto* login = app.add_subcommand("login", "Log in with your FIDO2 key: a short-lived certificate for this device");
+  login->add_option("--gateway", args.login.gateway, "The gateway's auth API, host:port")->required();
+  login->add_option("--user", args.login.user, "Your user name");
+  login->add_option("--dir", args.login.dir, "Where device.crt/.key and ca.crt are (default ~/.config/conduit)");
+  login->add_option("--enroll", args.login.enrollment_code, "Enroll a new key with this one-time code instead");
+  add_key_device(login, args.login.key);
+  login->callback([&] {
+    read_pin(args.login.key);
+    action = run_login;
+  });
+
+  add_admin_verbs(app, args, on);
 
   try {
     app.parse(argc, argv);

@@ -14,6 +14,13 @@ std::shared_ptr<const Snapshot> make_snapshot(config::Config config) {
   return std::make_shared<const Snapshot>(Snapshot{std::move(config), std::move(policy), std::move(tls)});
 }
 
+bool AssertionLedger::first_use(const std::string& assertion, std::chrono::steady_clock::time_point now,
+                                std::chrono::seconds keep) {
+  std::lock_guard lock(mutex_);
+  std::erase_if(seen_, [now](const auto& entry) { return entry.second <= now; });
+  return seen_.emplace(assertion, now + keep).second;
+}
+
 std::string GatewayState::new_session_id() {
   char id[40];
   std::snprintf(id, sizeof id, "%s-%06llu", session_prefix.c_str(),

@@ -7,10 +7,13 @@
 #include <boost/asio/ssl/context.hpp>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <unordered_map>
 #include <string>
 
 #include "audit/request_log.hpp"
 #include "authz/policy.hpp"
+#include "authz/revocation_list.hpp"
 #include "config/model.hpp"
 
 namespace conduit::proxy {
@@ -25,8 +28,25 @@ struct Snapshot {
 // config::ConfigError if a TLS file does not load.
 std::shared_ptr<const Snapshot> make_snapshot(config::Config config);
 
+// Per-session certificates are single use: one key touch opens one session. Remembers the
+// assertion ids seen until their certificates would have expired anyway. Called once per
+// session open (not per request), from any I/O thread.
+class AssertionLedger {
+ public:
+  // True the first time an id is presented.
+  bool first_use(const std::string& assertion, std::chrono::steady_clock::time_point now,
+                 std::chrono::seconds keep);
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> seen_;
+};
+
 struct GatewayState {
   std::atomic<std::shared_ptr<const Snapshot>> snapshot;
+  // Revoked users/keys/devices/certificates and lockdowns (proxy/access_control.cpp).
+  std::atomic<std::shared_ptr<const authz::RevocationList>> revocations{std::make_shared<const authz::RevocationList>()};
+  AssertionLedger assertions;
   std::atomic<unsigned> sessions{0};       // accepted connections, handshaking or relaying
   std::atomic<unsigned> handshaking{0};    // accepted, TLS handshake not finished
   std::atomic<std::uint64_t> next_session{1};

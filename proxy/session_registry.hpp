@@ -4,6 +4,8 @@
 #pragma once
 
 #include <string_view>
+
+#include "authz/revocation_list.hpp"
 #include <unordered_set>
 
 namespace conduit::proxy {
@@ -11,6 +13,11 @@ namespace conduit::proxy {
 class Terminable {
  public:
   virtual void terminate(std::string_view reason) = 0;
+  // Why this session must end under the given revocations/lockdowns; empty if it may go on.
+  virtual std::string_view refused_by(const authz::RevocationList& revocations) const {
+    (void)revocations;
+    return {};
+  }
 
  protected:
   ~Terminable() = default;
@@ -27,6 +34,19 @@ class SessionRegistry {
     // but copy anyway so that a future change there cannot invalidate this loop.
     auto copy = sessions_;
     for (Terminable* session : copy) session->terminate(reason);
+  }
+
+  // Ends the sessions that the revocations refuse; returns how many.
+  unsigned terminate_refused(const authz::RevocationList& revocations) {
+    unsigned ended = 0;
+    auto copy = sessions_;
+    for (Terminable* session : copy) {
+      std::string_view why = session->refused_by(revocations);
+      if (why.empty()) continue;
+      session->terminate(why);
+      ++ended;
+    }
+    return ended;
   }
 
  private:

@@ -78,13 +78,16 @@ asio::awaitable<bool> TlsSession::open() {
 
   identity_ = mfa::identity_from_certificate(SSL_get0_peer_certificate(client_.native_handle()));
   session_id_ = state_.new_session_id();
+  if (std::string_view refusal = admission_refusal(); !refusal.empty()) {
+    log_denied("revocation", refusal);
+    co_await close_client();
+    co_return false;
+  }
+  auto mfa = static_cast<authz::Mfa>(identity_.mfa_level(listener_.asset));
   authz::SessionDecision result = snapshot_->policy.decide_session(
-      {identity_.user, identity_.device, identity_.role}, listener_.asset, week_time_now());
+      {identity_.user, identity_.device, identity_.role, identity_.roles, mfa}, listener_.asset, week_time_now());
   if (!result.decision.allowed()) {
-    log_event(LogLevel::warn, "session_denied",
-              {{"session", session_id_}, {"listener", listener_.name}, {"peer", peer_},
-               {"device", identity_.device}, {"user", identity_.user}, {"role", identity_.role},
-               {"asset", listener_.asset}, {"rule", result.decision.rule}, {"reason", result.decision.reason}});
+    log_denied(result.decision.rule, result.decision.reason);
     co_await close_client();
     co_return false;
   }
@@ -93,11 +96,37 @@ asio::awaitable<bool> TlsSession::open() {
   co_return true;
 }
 
+std::string_view TlsSession::refused_by(const authz::RevocationList& revocations) const {
+  return revocations.refusal({identity_.user, identity_.device, identity_.key, identity_.serial, identity_.roles},
+                             asset_.name);
+}
+
+std::string_view TlsSession::admission_refusal() {
+  std::string_view refusal = refused_by(*state_.revocations.load());
+  if (!refusal.empty()) return refusal;
+  // One touch, one session: a per-session certificate for this asset opens one session.
+  if (identity_.mfa_level(listener_.asset) == 2) {
+    auto keep = snapshot_->config.auth.session_certificate_ttl + std::chrono::minutes(2);  // + clock skew
+    if (!state_.assertions.first_use(identity_.assertion, Clock::now(), std::chrono::duration_cast<std::chrono::seconds>(keep))) {
+      return "per-session certificate already used";
+    }
+  }
+  return {};
+}
+
+void TlsSession::log_denied(std::string_view rule, std::string_view reason) {
+  log_event(LogLevel::warn, "session_denied",
+            {{"session", session_id_}, {"listener", listener_.name}, {"peer", peer_},
+             {"device", identity_.device}, {"user", identity_.user}, {"role", identity_.role},
+             {"key", identity_.key}, {"asset", listener_.asset}, {"rule", rule}, {"reason", reason}});
+}
+
 void TlsSession::log_open(std::string_view upstream) {
   log_event(LogLevel::info, "session_open",
             {{"session", session_id_}, {"listener", listener_.name}, {"peer", peer_},
              {"device", identity_.device}, {"user", identity_.user}, {"role", identity_.role},
-             {"asset", asset_.name}, {"upstream", upstream}, {"rule", rule_}});
+             {"asset", asset_.name}, {"upstream", upstream}, {"rule", rule_}, {"key", identity_.key},
+             {"mfa_assertion", identity_.assertion}});
   phase_ = Phase::relaying;
   touch();
 }

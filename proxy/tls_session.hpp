@@ -36,6 +36,7 @@ class TlsSession : public std::enable_shared_from_this<TlsSession>, public Termi
 
   void start();
   void terminate(std::string_view reason) override;
+  std::string_view refused_by(const authz::RevocationList& revocations) const override;
 
  protected:
   enum class Phase { handshake, connecting, relaying, closing, done };
@@ -80,6 +81,9 @@ class TlsSession : public std::enable_shared_from_this<TlsSession>, public Termi
   void finish();
   void release_unauthenticated();
   void log_handshake_failure(const boost::system::error_code& ec);
+  // Revocations, lockdowns and the single use of a per-session certificate; empty if admitted.
+  std::string_view admission_refusal();
+  void log_denied(std::string_view rule, std::string_view reason);
   void log_close();
 
   SessionRegistry& registry_;

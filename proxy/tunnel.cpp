@@ -17,6 +17,7 @@
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <cerrno>
@@ -31,6 +32,8 @@
 #include "config/load.hpp"
 #include "proxy/event_log.hpp"
 #include "proxy/accept.hpp"
+#include "proxy/client_tls.hpp"
+#include "proxy/login.hpp"
 #include "proxy/net_text.hpp"
 #include "proxy/net_util.hpp"
 #include "proxy/session_registry.hpp"
@@ -56,56 +59,6 @@ struct UsageError {
   std::string what;
 };
 
-struct GatewayAddress {
-  std::string host;  // no brackets; a DNS name has no trailing dot
-  std::uint16_t port = 0;
-  bool numeric = false;  // an IP literal: checked against the certificate's IP SANs, no SNI
-
-  std::string text() const {
-    std::string shown = numeric && host.find(':') != std::string::npos ? "[" + host + "]" : host;
-    return shown + ":" + std::to_string(port);
-  }
-};
-
-// RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens; the last
-// label not all digits (so "300.1.1.1" is a malformed address, not a name).
-bool is_dns_name(std::string_view name) {
-  if (name.empty() || name.size() > 253) return false;
-  std::string_view last_label;
-  while (!name.empty()) {
-    auto dot = name.find('.');
-    std::string_view label = name.substr(0, dot);
-    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
-    for (char c : label) {
-      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
-      if (!ok) return false;
-    }
-    last_label = label;
-    name = dot == std::string_view::npos ? std::string_view{} : name.substr(dot + 1);
-  }
-  return last_label.find_first_not_of("0123456789") != std::string_view::npos;
-}
-
-// "10.0.0.5:8802", "[fd00::5]:8802" (config::parse_endpoint) or "gw.plant.example:8802".
-std::optional<GatewayAddress> parse_gateway(std::string_view text) {
-  if (auto endpoint = config::parse_endpoint(text)) {
-    if (endpoint->port == 0) return std::nullopt;
-    return GatewayAddress{endpoint->host, endpoint->port, true};
-  }
-  auto colon = text.rfind(':');
-  if (colon == std::string_view::npos) return std::nullopt;
-  std::string_view host = text.substr(0, colon);
-  std::string_view port = text.substr(colon + 1);
-  if (host.ends_with('.')) host.remove_suffix(1);
-  unsigned value = 0;
-  auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (!is_dns_name(host) || port.empty() || error != std::errc() || end != port.data() + port.size() ||
-      value == 0 || value > 65535) {
-    return std::nullopt;
-  }
-  return GatewayAddress{std::string(host), static_cast<std::uint16_t>(value), false};
-}
-
 bool is_loopback(const asio::ip::address& address) {
   if (address.is_v6() && address.to_v6().is_v4_mapped()) {
     return asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6()).is_loopback();
@@ -113,144 +66,14 @@ bool is_loopback(const asio::ip::address& address) {
   return address.is_loopback();
 }
 
-// --- client certificate, key and CA --------------------------------------------------
-
-struct CredentialFiles {
-  fs::path certificate;
-  fs::path private_key;
-  fs::path ca;
-  bool defaulted = false;  // any of them from default_client_file(): say so in errors
-};
-
-// The first (root-cause) OpenSSL reason: "no start line" rather than the "PEM lib" that
-// follows it, and shorter than the full "error:0480006C:PEM routines::..." form.
-struct OpensslReason {
-  int code = 0;  // ERR_GET_REASON
-  std::string text;
-};
-
-OpensslReason openssl_reason() {
-  unsigned long first = ERR_get_error();
-  ERR_clear_error();
-  const char* text = first ? ERR_reason_error_string(first) : nullptr;
-  return {first ? ERR_GET_REASON(first) : 0, text ? text : "unknown OpenSSL error"};
-}
-
-std::optional<std::string> unreadable(const fs::path& path, std::string_view what) {
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (!file) return std::string("cannot read ") + std::string(what) + " \"" + path.string() + "\": " + std::strerror(errno);
-  std::fclose(file);
-  return std::nullopt;
-}
-
-// Never prompt for a passphrase: a tunnel may run without a terminal.
-int refuse_passphrase(char*, int, int, void*) { return 0; }
-
-struct LoadedContext {
-  std::shared_ptr<ssl::context> context;  // null on failure
-  std::string error;
-};
-
-LoadedContext load_client_context(const CredentialFiles& files) {
-  for (auto [path, what] : {std::pair{&files.certificate, "client certificate"},
-                            std::pair{&files.private_key, "private key"}, std::pair{&files.ca, "CA certificate"}}) {
-    if (auto error = unreadable(*path, what)) {
-      if (files.defaulted) *error += " (default location; choose files with --cert, --key, --ca)";
-      return {nullptr, *error};
-    }
-  }
-  auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
-  SSL_CTX* native = context->native_handle();
-  ERR_clear_error();
-  SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET |
-                                  SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1);
-  SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
-  SSL_CTX_set_cipher_list(native, kTls12Ciphers);
-  SSL_CTX_set_default_passwd_cb(native, refuse_passphrase);
-  auto quoted = [](const fs::path& path) { return "\"" + path.string() + "\""; };
-  if (SSL_CTX_use_certificate_chain_file(native, files.certificate.c_str()) != 1) {
-    return {nullptr, "cannot load client certificate " + quoted(files.certificate) + ": " + openssl_reason().text};
-  }
-  // Loading the key also checks it against the certificate.
-  bool key_loaded = SSL_CTX_use_PrivateKey_file(native, files.private_key.c_str(), SSL_FILETYPE_PEM) == 1;
-  if (!key_loaded || SSL_CTX_check_private_key(native) != 1) {
-    OpensslReason reason = openssl_reason();
-    if (reason.code == X509_R_KEY_VALUES_MISMATCH || key_loaded) {
-      return {nullptr, "private key " + quoted(files.private_key) + " does not match the certificate " +
-                           quoted(files.certificate)};
-    }
-    return {nullptr, "cannot load private key " + quoted(files.private_key) + ": " + reason.text +
-                         " (it must be unencrypted PEM)"};
-  }
-  if (SSL_CTX_load_verify_locations(native, files.ca.c_str(), nullptr) != 1) {
-    return {nullptr, "cannot load CA certificates " + quoted(files.ca) + ": " + openssl_reason().text};
-  }
-  // Only the given CA: the system trust store has no say in who the gateway is.
-  SSL_CTX_set_verify(native, SSL_VERIFY_PEER, nullptr);
-  SSL_CTX_set_verify_depth(native, 4);
-  return {std::move(context), {}};
-}
-
-// The client TLS context, rebuilt when one of its files changes (a login renews the
-// short-lived certificate in place). Thread-confined to the tunnel's io_context.
-class ClientCredentials {
- public:
-  explicit ClientCredentials(CredentialFiles files) : files_(std::move(files)) {}
-
-  // Start-up: the files must load. Returns the error, or empty.
-  std::string load() {
-    std::string error;
-    current(error);
-    return error;
-  }
-
-  // For a new connection. A failed reload is retried on the next connection: a renewal
-  // may be half-written (new certificate, old key) for a moment.
-  std::shared_ptr<ssl::context> current(std::string& error) {
-    auto stamps = read_stamps();
-    if (context_ && stamps == stamps_) return context_;
-    LoadedContext loaded = load_client_context(files_);
-    if (!loaded.context) {
-      error = std::move(loaded.error);
-      return nullptr;
-    }
-    context_ = std::move(loaded.context);
-    stamps_ = stamps;
-    return context_;
-  }
-
- private:
-  struct Stamp {
-    dev_t device = 0;
-    ino_t inode = 0;
-    off_t size = 0;
-    std::int64_t mtime_ns = 0;
-    bool operator==(const Stamp&) const = default;
-  };
-
-  std::array<Stamp, 3> read_stamps() const {
-    std::array<Stamp, 3> stamps{};
-    const fs::path* paths[] = {&files_.certificate, &files_.private_key, &files_.ca};
-    for (std::size_t i = 0; i < stamps.size(); ++i) {
-      struct stat info {};
-      if (::stat(paths[i]->c_str(), &info) == 0) {
-        stamps[i] = {info.st_dev, info.st_ino, info.st_size,
-                     std::int64_t(info.st_mtim.tv_sec) * 1'000'000'000 + info.st_mtim.tv_nsec};
-      }
-    }
-    return stamps;
-  }
-
-  CredentialFiles files_;
-  std::shared_ptr<ssl::context> context_;
-  std::array<Stamp, 3> stamps_{};
-};
-
 // --- one tunnelled connection --------------------------------------------------------
 
 struct Tunnel {
   std::string asset;
   GatewayAddress gateway;
+  std::optional<GatewayAddress> auth;  // per-session MFA
+  std::string user;
+  mfa::KeyOptions key;
   std::chrono::milliseconds connect_timeout;
   std::chrono::milliseconds shutdown_grace;
   SessionRegistry registry;
@@ -337,7 +160,7 @@ class TunnelConnection final : public std::enable_shared_from_this<TunnelConnect
     gateway_.next_layer().set_option(tcp::no_delay(true), ignored);
     local_.set_option(tcp::no_delay(true), ignored);
 
-    if (!expect_gateway_identity()) {
+    if (!expect_gateway_identity(gateway_.native_handle(), tunnel_.gateway)) {
       fail("cannot set the expected gateway name: " + openssl_reason().text);
       co_return;
     }
@@ -360,17 +183,6 @@ class TunnelConnection final : public std::enable_shared_from_this<TunnelConnect
     co_await close_gateway();
     log_end();
     finish();
-  }
-
-  // The gateway's certificate must name the host we dialled: its DNS name (also sent as
-  // SNI) or its IP address.
-  bool expect_gateway_identity() {
-    SSL* native = gateway_.native_handle();
-    const GatewayAddress& gateway = tunnel_.gateway;
-    SSL_set_hostflags(native, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    if (gateway.numeric) return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(native), gateway.host.c_str()) == 1;
-    return SSL_set_tlsext_host_name(native, gateway.host.c_str()) == 1 &&
-           SSL_set1_host(native, gateway.host.c_str()) == 1;
   }
 
   std::string handshake_failure(const boost::system::error_code& ec) {
@@ -559,8 +371,37 @@ class TunnelConnection final : public std::enable_shared_from_this<TunnelConnect
 
 // --- the local listener --------------------------------------------------------------
 
+// The per-session touch blocks on the key (seconds, a person); it runs on `touch_thread`
+// so that live connections keep relaying meanwhile. Returns the one-session TLS context,
+// or null with the reason logged.
+asio::awaitable<std::shared_ptr<ssl::context>> per_session_context(asio::thread_pool& touch_thread,
+                                                                  std::shared_ptr<ssl::context> device_tls,
+                                                                  const CredentialFiles& files, Tunnel& tunnel,
+                                                                  const std::string& peer) {
+  auto obtain = [&tunnel, device_tls]() -> asio::awaitable<std::pair<SessionCertificate, std::string>> {
+    try {
+      co_return std::pair{request_session_certificate(*tunnel.auth, *device_tls, tunnel.user, tunnel.asset, tunnel.key),
+                          std::string()};
+    } catch (const std::exception& e) {
+      co_return std::pair{SessionCertificate{}, std::string(e.what())};
+    }
+  };
+  auto [certificate, error] = co_await asio::co_spawn(touch_thread, obtain(), asio::use_awaitable);
+  if (error.empty()) {
+    LoadedContext loaded = client_context_from_pem(certificate.certificate_pem, certificate.private_key_pem, files.ca);
+    if (loaded.context) {
+      log_event(LogLevel::info, "tunnel_session_mfa", {{"asset", tunnel.asset}, {"peer", peer}});
+      co_return loaded.context;
+    }
+    error = loaded.error;
+  }
+  log_event(LogLevel::warn, "tunnel_failed", {{"asset", tunnel.asset}, {"peer", peer}, {"reason", "per-session MFA: " + error}});
+  co_return nullptr;
+}
+
 asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, ClientCredentials& credentials, Tunnel& tunnel) {
   asio::steady_timer backoff(acceptor.get_executor());
+  asio::thread_pool touch_thread(1);
   for (;;) {
     // Not in the loop condition: GCC 12 miscompiles co_await inside conditions.
     std::optional<tcp::socket> accepted = co_await accept_next(acceptor, backoff);
@@ -574,6 +415,15 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, ClientCredentials& cr
       boost::system::error_code ignored;
       socket.close(ignored);
       continue;
+    }
+    if (tunnel.auth) {
+      // One touch per connection, in the order they arrive.
+      tls = co_await per_session_context(touch_thread, std::move(tls), credentials.files(), tunnel, remote_text(socket));
+      if (!tls) {
+        boost::system::error_code ignored;
+        socket.close(ignored);
+        continue;
+      }
     }
     std::make_shared<TunnelConnection>(std::move(socket), std::move(tls), tunnel)->start();
   }
@@ -592,6 +442,7 @@ asio::awaitable<void> stop_on_signal(asio::signal_set& signals, tcp::acceptor& a
 struct Prepared {
   tcp::endpoint listen;
   GatewayAddress gateway;
+  std::optional<GatewayAddress> auth;
   CredentialFiles files;
 };
 
@@ -623,6 +474,11 @@ Prepared prepare(const TunnelOptions& options) {
                      "\" is not host:port (a DNS name, IPv4 or [IPv6] address, and a port 1-65535)"};
   }
   prepared.gateway = *gateway;
+  if (options.per_session_mfa) {
+    prepared.auth = parse_gateway(options.auth);
+    if (!prepared.auth) throw UsageError{"--per-session-mfa needs --auth host:port (the gateway's auth API)"};
+    if (options.user.empty()) throw UsageError{"--per-session-mfa needs --user"};
+  }
   prepared.files = {file_or_default(options.certificate, "client.crt", "--cert"),
                     file_or_default(options.private_key, "client.key", "--key"),
                     file_or_default(options.ca, "ca.crt", "--ca"),
@@ -661,7 +517,8 @@ int run_tunnel(const TunnelOptions& options) {
   }
 
   std::signal(SIGPIPE, SIG_IGN);
-  Tunnel tunnel{options.asset, prepared.gateway, options.connect_timeout, options.shutdown_grace, {}};
+  Tunnel tunnel{options.asset, prepared.gateway, prepared.auth, options.user,
+                {options.key_device, options.key_pin, false}, options.connect_timeout, options.shutdown_grace, {}};
   asio::io_context context(1);
   // Registered before tunnel_ready: a signal sent as soon as it appears must stop cleanly.
   asio::signal_set signals(context, SIGTERM, SIGINT);

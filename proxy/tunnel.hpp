@@ -31,6 +31,14 @@ struct TunnelOptions {
   std::filesystem::path private_key;
   std::filesystem::path ca;
   bool allow_remote = false;  // without it, `listen` must be a loopback address
+  // Per-session MFA (a grant with "mfa": "per_session"): every local connection first gets
+  // a key touch and a one-session certificate from the auth API at `auth`; that
+  // certificate (in memory only) is presented instead of the login certificate.
+  bool per_session_mfa = false;
+  std::string auth;             // auth API host:port
+  std::string user;
+  std::string key_device;       // empty: first USB key
+  std::string key_pin;          // from $CONDUIT_FIDO_PIN
   std::chrono::milliseconds connect_timeout{10000};    // TCP connect, and separately the TLS handshake
   std::chrono::milliseconds shutdown_grace{1000};      // waiting for the gateway's close_notify
 };

@@ -355,16 +355,20 @@ class Gateway:
 
     # config and certificates
 
-    def write_config(self, listeners, assets, grants=None, limits=None, gateway=None, tls=None):
+    def write_config(self, listeners, assets, grants=None, limits=None, gateway=None, tls=None, auth=None):
+        """With `auth` (the auth section), grants are taken as given; without it they
+        admit long-lived user certificates (static_certificate_grants)."""
         config = {"gateway": {"id": "it-gw", "threads": 2, **(gateway or {})}}
         if tls is not None:
             config["tls"] = tls
+        if auth is not None:
+            config["auth"] = auth
         if limits is not None:
             config["limits"] = limits
         config["listeners"] = listeners
         config["assets"] = assets
         if grants is not None:
-            config["grants"] = grants
+            config["grants"] = grants if auth is not None else static_certificate_grants(grants)
         self.write_config_text(json.dumps(config, indent=2))
         return config
 
@@ -396,6 +400,9 @@ class Gateway:
 
     def start(self):
         config = json.loads(self.config_path.read_text())
+        since = self.mark()  # a restart logs its own listener_ready lines
+        with self._cond:
+            self._stderr_eof = False
         self.proc = subprocess.Popen(
             [CONDUIT_BIN, "serve", "--config", str(self.config_path),
              "--data-dir", str(self.data_dir), "--log-format", "json"],
@@ -404,11 +411,14 @@ class Gateway:
             t = threading.Thread(target=self._read, args=(stream, is_stderr), daemon=True)
             t.start()
             self._readers.append(t)
-        for listener in config["listeners"]:
-            ev = self.wait_for("listener_ready", listener=listener["name"])
+        names = [listener["name"] for listener in config["listeners"]]
+        if "auth" in config:
+            names.append("auth")  # the FIDO2 auth API
+        for name in names:
+            ev = self.wait_for("listener_ready", since=since, listener=name)
             host, port = ev["address"].rsplit(":", 1)
-            self.addresses[listener["name"]] = (host.strip("[]"), int(port))
-        self.wait_for("gateway_started")
+            self.addresses[name] = (host.strip("[]"), int(port))
+        self.wait_for("gateway_started", since=since)
         return self
 
     def _read(self, stream, is_stderr):
@@ -556,6 +566,13 @@ LISTENER = "echo-tunnel"
 ASSET = "echo"
 
 
+def static_certificate_grants(grants):
+    """Grants that admit the long-lived user certificates these tests issue with `conduit ca
+    issue device --user`. A grant without "mfa" needs a FIDO2 login certificate (the config
+    default), which only the login tests (test_login*.py) obtain."""
+    return [{"mfa": "none", **grant} for grant in grants]
+
+
 def echo_config(upstream_address, grants=None, limits=None, gateway=None):
     """One loopback listener relaying to one asset; by default alice may use it."""
     if grants is None:
@@ -574,12 +591,12 @@ class TunnelProcess:
 
     ca defaults to the gateway's site CA; asset and listener to the echo configuration."""
 
-    def __init__(self, gw, cert, key, ca=None, asset=ASSET, listener=LISTENER):
+    def __init__(self, gw, cert, key, ca=None, asset=ASSET, listener=LISTENER, extra_args=()):
         host, port = gw.address(listener)
         self.proc = subprocess.Popen(
             [CONDUIT_BIN, "tunnel", asset, "--gateway", f"{host}:{port}",
              "--listen", "127.0.0.1:0", "--cert", str(cert), "--key", str(key),
-             "--ca", str(ca or gw.ca_cert), "--log-format", "json"],
+             "--ca", str(ca or gw.ca_cert), "--log-format", "json", *map(str, extra_args)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self._cond = threading.Condition()
         self._log = []  # (raw line, parsed dict or None)

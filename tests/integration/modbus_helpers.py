@@ -183,7 +183,7 @@ def modbus_config(plc_address, grants, asset_settings=None, labels=None, device_
     if labels:
         asset["labels"] = list(labels)
     config["assets"] = [asset, *extra_assets]
-    config["grants"] = grants
+    config["grants"] = h.static_certificate_grants(grants)
     if device_groups is not None:
         config["device_groups"] = device_groups
     return config
@@ -285,6 +285,12 @@ def mbpoll(port, *args):
     cmd = ["mbpoll", "-m", "tcp", "-0", "-1", "-o", "5", "-p", str(port), *map(str, args)]
     return subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL,
                           timeout=3 * h.TIMEOUT)
+
+
+def polled_values(stdout):
+    """mbpoll's "[ref]: value" lines as {ref: value}."""
+    return {int(ref): int(value)
+            for ref, value in re.findall(r"^\[(\d+)\]:\s+(-?\d+)\s*$", stdout, re.MULTILINE)}
 
 
 # --- fixtures (a test module uses one by binding it: `new_plc = m.new_plc`) ------------

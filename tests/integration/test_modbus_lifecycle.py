@@ -76,7 +76,7 @@ def test_a_reload_that_narrows_a_grant_applies_to_new_sessions_and_not_to_live_o
     live = h.tls_connect(gw.address(LISTENER), gw.client_context(cert, key))
     assert write_over(live, 1, 55, 1) == bytes.fromhex("0600370001")
 
-    read_only = {**GRANT, "modbus": {"read": GRANT["modbus"]["read"]}}
+    read_only = {**GRANT, "mfa": "none", "modbus": {"read": GRANT["modbus"]["read"]}}
     gw.write_config_text(json.dumps({**config, "grants": [read_only]}))
     mark = gw.mark()
     gw.reload()

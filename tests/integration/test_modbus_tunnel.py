@@ -34,12 +34,6 @@ def start(new_gateway, plc):
     return m.start_gateway(new_gateway, m.modbus_config(plc.address_str, [GRANT]))
 
 
-def polled_values(stdout):
-    """mbpoll's "[ref]: value" lines as {ref: value}."""
-    return {int(ref): int(value)
-            for ref, value in re.findall(r"^\[(\d+)\]:\s+(-?\d+)\s*$", stdout, re.MULTILINE)}
-
-
 def test_mbpoll_reads_holding_and_input_registers_through_the_tunnel(
         new_gateway, new_plc, tunnels):
     plc = new_plc()
@@ -49,10 +43,10 @@ def test_mbpoll_reads_holding_and_input_registers_through_the_tunnel(
 
     holding = m.mbpoll(tunnel.address[1], "-a", 1, "-r", 0, "-c", 10, "-t", 4, "127.0.0.1")
     assert holding.returncode == 0, holding.stdout + holding.stderr
-    assert polled_values(holding.stdout) == {i: i for i in range(10)}, holding.stdout
+    assert m.polled_values(holding.stdout) == {i: i for i in range(10)}, holding.stdout
     inputs = m.mbpoll(tunnel.address[1], "-a", 1, "-r", 90, "-c", 10, "-t", 3, "127.0.0.1")
     assert inputs.returncode == 0, inputs.stdout + inputs.stderr
-    assert polled_values(inputs.stdout) == {i: 1000 + i for i in range(90, 100)}, inputs.stdout
+    assert m.polled_values(inputs.stdout) == {i: 1000 + i for i in range(90, 100)}, inputs.stdout
 
     closes = gw.wait_for_n("session_close", 2, user="alice")
     assert [(c["requests"], c["denied"]) for c in closes] == [(1, 0), (1, 0)]
@@ -69,7 +63,7 @@ def test_mbpoll_writes_a_granted_register_and_reads_it_back(new_gateway, new_plc
     write = m.mbpoll(tunnel.address[1], "-a", 1, "-r", 55, "-t", 4, "127.0.0.1", 4242)
     assert write.returncode == 0, write.stdout + write.stderr
     read = m.mbpoll(tunnel.address[1], "-a", 1, "-r", 54, "-c", 3, "-t", 4, "127.0.0.1")
-    assert polled_values(read.stdout) == {54: 54, 55: 4242, 56: 56}, read.stdout
+    assert m.polled_values(read.stdout) == {54: 54, 55: 4242, 56: 56}, read.stdout
 
     gw.wait_for_n("session_close", 2, user="alice")
     writes = [e for e in plc.requests() if e["function"] in (6, 16)]
@@ -88,7 +82,7 @@ def test_mbpoll_writing_outside_the_grant_fails_with_illegal_function_and_the_pl
     assert "illegal function" in (write.stdout + write.stderr).lower(), write.stdout + write.stderr
     # The tunnel and the session outlive the refusal: the next poll works.
     read = m.mbpoll(tunnel.address[1], "-a", 1, "-r", 5, "-c", 1, "-t", 4, "127.0.0.1")
-    assert polled_values(read.stdout) == {5: 5}, read.stdout
+    assert m.polled_values(read.stdout) == {5: 5}, read.stdout
 
     closes = gw.wait_for_n("session_close", 2, user="alice")
     assert [(c["requests"], c["denied"], c["writes"]) for c in closes] == [(1, 1, 0), (1, 0, 0)]
@@ -107,6 +101,6 @@ def test_mbpoll_through_a_tunnel_with_an_ungranted_certificate_gets_nothing(
 
     read = m.mbpoll(tunnel.address[1], "-a", 1, "-r", 0, "-c", 10, "-t", 4, "127.0.0.1")
     assert read.returncode != 0, read.stdout
-    assert polled_values(read.stdout) == {}, read.stdout
+    assert m.polled_values(read.stdout) == {}, read.stdout
     assert gw.wait_for("session_denied", user="mallory")["device"] == "laptop-9"
     assert plc.entries() == []

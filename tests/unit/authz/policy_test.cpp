@@ -129,6 +129,15 @@ TEST_CASE("a certificate without a device id is denied even by a wildcard grant"
   CHECK(result.decision.reason == "certificate names no device");
 }
 
+TEST_CASE("a login certificate's extra roles match role grants", "[authz]") {
+  Grant by_role = session_grant("operators", {}, {"*"}, {"press-1"});
+  by_role.roles = {"Operator"};
+  Policy policy({by_role}, {}, {});
+  std::vector<std::string> roles{"Viewer", "Operator"};
+  CHECK(policy.decide_session({"alice", "laptop-7", "", roles}, "press-1", kMondayNoon).decision.allowed());
+  CHECK_FALSE(policy.decide_session({"alice", "laptop-7", "Viewer"}, "press-1", kMondayNoon).decision.allowed());
+}
+
 TEST_CASE("an empty policy denies everything", "[authz]") {
   Policy policy;
   CHECK_FALSE(policy.decide_session({"alice", "laptop-7", ""}, "press-1", kMondayNoon).decision.allowed());
@@ -246,4 +255,33 @@ TEST_CASE("requests are denied once the session's grant window has closed", "[au
   auto read = decode(adu({0x03, 0x00, 0x00, 0x00, 0x01}));
   CHECK(grants.decide_modbus(read, {17 * 60 + 59}).allowed());
   CHECK(grants.decide_modbus(read, {18 * 60}).reason == "outside the grant's time windows");
+}
+
+TEST_CASE("a grant needing more proof than the certificate carries does not apply", "[authz]") {
+  Grant reads = modbus_grant();
+  reads.id = "reads-after-login";
+  reads.mfa = Mfa::login;
+  Grant writes = modbus_grant();
+  writes.id = "writes-per-session";
+  writes.mfa = Mfa::per_session;
+  writes.modbus->write[static_cast<std::size_t>(modbus::Table::holding_registers)] = {{0, 99}};
+  Policy policy({reads, writes}, {}, {});
+
+  Subject static_cert{"alice", "laptop-7", ""};
+  SessionDecision none = policy.decide_session(static_cert, "press-1", kMondayNoon);
+  CHECK_FALSE(none.decision.allowed());
+  CHECK(none.decision.reason == "grant requires a key touch for this session (per-session MFA)");
+
+  Subject logged_in{"alice", "laptop-7", "", {}, Mfa::login};
+  SessionDecision login = policy.decide_session(logged_in, "press-1", kMondayNoon);
+  REQUIRE(login.decision.allowed());
+  CHECK(login.decision.rule == "reads-after-login");
+  CHECK_FALSE(login.grants.decide_modbus(decode(adu({0x06, 0x00, 0x05, 0x00, 0x01})), kMondayNoon).allowed());
+
+  Subject touched{"alice", "laptop-7", "", {}, Mfa::per_session};
+  SessionDecision session = policy.decide_session(touched, "press-1", kMondayNoon);
+  REQUIRE(session.decision.allowed());
+  Decision write = session.grants.decide_modbus(decode(adu({0x06, 0x00, 0x05, 0x00, 0x01})), kMondayNoon);
+  CHECK(write.allowed());
+  CHECK(write.rule == "writes-per-session");
 }

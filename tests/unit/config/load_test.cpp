@@ -30,7 +30,7 @@ json valid_config() {
     "listeners": [ { "name": "press-1-tunnel", "bind": "127.0.0.1:8502", "asset": "press-1" } ],
     "assets": [ { "name": "press-1", "address": "127.0.0.1:5020" },
                 { "name": "press-2", "address": "[::1]:502" } ],
-    "grants": [ { "id": "g1", "users": ["alice"], "devices": ["*"], "assets": ["press-1"] } ]
+    "grants": [ { "id": "g1", "users": ["alice"], "devices": ["*"], "assets": ["press-1"], "mfa": "none" } ]
   })");
 }
 
@@ -70,8 +70,59 @@ TEST_CASE("the shipped example configuration is valid apart from its TLS files",
   json example = json::parse(in);
   Config config = load(example, dir);
   CHECK(config.gateway.run_as == "conduit");
-  CHECK(config.grants.size() == 4);
+  CHECK(config.grants.size() == 5);
   CHECK(config.assets[0].kind == Protocol::modbus);
+  CHECK(config.auth.enabled);
+  CHECK(config.grants[0].mfa == conduit::authz::Mfa::login);
+  CHECK(config.grants[1].mfa == conduit::authz::Mfa::per_session);
+}
+
+TEST_CASE("the auth section loads with defaults and grants default to needing a login", "[config]") {
+  DataDir dir;
+  json config = valid_config();
+  config["grants"][0].erase("mfa");
+  config["auth"] = {{"listen", "127.0.0.1:0"}, {"rp_id", "conduit.plant.example"}};
+  Config loaded = load(config, dir);
+  CHECK(loaded.auth.enabled);
+  CHECK(loaded.auth.rp_id == "conduit.plant.example");
+  CHECK(loaded.auth.certificate_ttl == std::chrono::hours(8));
+  CHECK(loaded.auth.challenge_ttl == std::chrono::seconds(60));
+  CHECK(loaded.auth.aaguids.empty());
+  CHECK(loaded.grants[0].mfa == conduit::authz::Mfa::login);
+  CHECK(loaded.gateway.admin_socket == dir.path / "admin.sock");
+}
+
+TEST_CASE("FIDO2 settings errors name their JSON path", "[config]") {
+  DataDir dir;
+  json config = valid_config();
+  config["auth"] = {{"listen", "127.0.0.1:8443"}, {"rp_id", "conduit.plant.example"}};
+
+  SECTION("a grant needing a login without an auth section") {
+    config.erase("auth");
+    config["grants"][0].erase("mfa");
+    CHECK_THAT(error_of(config, dir), Catch::StartsWith("config error at /grants/0/mfa: needs a FIDO2 login"));
+  }
+  SECTION("unknown mfa level") {
+    config["grants"][0]["mfa"] = "sometimes";
+    CHECK(error_of(config, dir) ==
+          R"(config error at /grants/0/mfa: "sometimes" is not "none", "login" or "per_session")");
+  }
+  SECTION("an IP address as relying party id") {
+    config["auth"]["rp_id"] = "10.0.0.1";
+    CHECK_THAT(error_of(config, dir), Catch::StartsWith("config error at /auth/rp_id: \"10.0.0.1\" is not a DNS name"));
+  }
+  SECTION("a malformed AAGUID") {
+    config["auth"]["aaguids"] = {"CB69481E8FF7403993EC0A2729A154A8"};
+    CHECK(error_of(config, dir) == "config error at /auth/aaguids/0: expected an AAGUID: 32 lower-case hex digits");
+  }
+  SECTION("certificate lifetime out of range") {
+    config["auth"]["certificate_ttl_s"] = 30;
+    CHECK(error_of(config, dir) == "config error at /auth/certificate_ttl_s: 30 is out of range 60..604800");
+  }
+  SECTION("a boolean that is not one") {
+    config["auth"]["require_user_verification"] = "yes";
+    CHECK(error_of(config, dir) == "config error at /auth/require_user_verification: expected true or false, got string");
+  }
 }
 
 TEST_CASE("each class of configuration error names its JSON path", "[config]") {
@@ -201,7 +252,7 @@ json modbus_config() {
     "listeners": [ { "name": "press-1", "bind": "127.0.0.1:802", "asset": "press-1", "protocol": "modbus" } ],
     "assets": [ { "name": "press-1", "address": "10.0.0.5:502", "kind": "modbus", "labels": ["line-1"],
                   "modbus": { "unit_ids": [1, 2], "max_connections": 4, "request_timeout_ms": 500 } } ],
-    "grants": [ { "id": "operators", "roles": ["Operator"], "devices": ["group:plant-laptops"],
+    "grants": [ { "id": "operators", "mfa": "none", "roles": ["Operator"], "devices": ["group:plant-laptops"],
                   "assets": ["label:line-1"],
                   "time_windows": [ { "days": ["mon-fri"], "from": "06:00", "to": "18:00" } ],
                   "modbus": { "read": { "holding_registers": ["0-99", 200] },

@@ -1,0 +1,175 @@
+#include "mfa/sqlite_util.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <utility>
+
+#include <sqlite3.h>
+
+namespace conduit::mfa::sqlite {
+
+namespace {
+
+constexpr int kBusyTimeoutMs = 5000;
+constexpr mode_t kFileMode = 0600;
+
+// O_NOFOLLOW: a symlink planted at the path is refused, never followed. Without O_EXCL,
+// because an existing regular file is the normal case; its mode is then tightened, since
+// the file holds enrollment code hashes that a short code would not protect on its own.
+// Returns 0 or an errno, and sets `what` to the failed call.
+int prepare_file(const std::filesystem::path& file, const char*& what) {
+  what = "open";
+  const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, kFileMode);
+  if (fd < 0) return errno;
+  struct stat info {};
+  int err = 0;
+  if (::fstat(fd, &info) != 0) {
+    what = "stat";
+    err = errno;
+  } else if (!S_ISREG(info.st_mode)) {
+    what = "open";
+    err = EINVAL;
+  } else if ((info.st_mode & 07777) != kFileMode && ::fchmod(fd, kFileMode) != 0) {
+    what = "chmod";
+    err = errno;
+  }
+  ::close(fd);
+  return err;
+}
+
+}  // namespace
+
+void Statement::Finalize::operator()(sqlite3_stmt* statement) const noexcept { sqlite3_finalize(statement); }
+
+bool Statement::is_null(int column) const noexcept {
+  return sqlite3_column_type(statement_.get(), column) == SQLITE_NULL;
+}
+
+std::int64_t Statement::integer(int column) const noexcept { return sqlite3_column_int64(statement_.get(), column); }
+
+std::string Statement::text(int column) const {
+  const auto* data = sqlite3_column_text(statement_.get(), column);
+  const int size = sqlite3_column_bytes(statement_.get(), column);
+  if (data == nullptr) return {};
+  return {reinterpret_cast<const char*>(data), static_cast<std::size_t>(size)};
+}
+
+std::string Statement::blob(int column) const {
+  const auto* data = sqlite3_column_blob(statement_.get(), column);
+  const int size = sqlite3_column_bytes(statement_.get(), column);
+  if (data == nullptr) return {};
+  return {static_cast<const char*>(data), static_cast<std::size_t>(size)};
+}
+
+void Statement::bind(int index, std::string_view text) noexcept {
+  const int rc = sqlite3_bind_text64(statement_.get(), index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+  if (bind_status_ == SQLITE_OK) bind_status_ = rc;
+}
+
+void Statement::bind(int index, Blob blob) noexcept {
+  // A zero-length blob with a null pointer would bind NULL; bind an empty blob instead.
+  const int rc = blob.bytes.empty()
+                     ? sqlite3_bind_zeroblob(statement_.get(), index, 0)
+                     : sqlite3_bind_blob64(statement_.get(), index, blob.bytes.data(), blob.bytes.size(),
+                                           SQLITE_TRANSIENT);
+  if (bind_status_ == SQLITE_OK) bind_status_ = rc;
+}
+
+void Statement::bind(int index, std::int64_t value) noexcept {
+  const int rc = sqlite3_bind_int64(statement_.get(), index, value);
+  if (bind_status_ == SQLITE_OK) bind_status_ = rc;
+}
+
+Transaction::~Transaction() {
+  // The transaction may already be gone: SQLite rolls back by itself after some errors.
+  if (db_ != nullptr && sqlite3_get_autocommit(db_->db_) == 0) {
+    sqlite3_exec(db_->db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+}
+
+StoreResult<void> Transaction::commit() {
+  Connection* db = std::exchange(db_, nullptr);
+  if (sqlite3_exec(db->db_, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK) return {};
+  const auto error = db->sqlite_failure();
+  if (sqlite3_get_autocommit(db->db_) == 0) sqlite3_exec(db->db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  return error;
+}
+
+StoreResult<std::unique_ptr<Connection>> Connection::open(const std::filesystem::path& file,
+                                                          std::string& error_message) {
+  const char* what = nullptr;
+  if (const int err = prepare_file(file, what); err != 0) {
+    error_message = file.string() + ": " + what + ": " + std::strerror(err);
+    return boost::system::error_code(err, boost::system::generic_category());
+  }
+  sqlite3* handle = nullptr;
+  const int rc = sqlite3_open_v2(file.c_str(), &handle,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW, nullptr);
+  // Even a failed open returns a handle (for the message), which the Connection now owns.
+  auto db = std::unique_ptr<Connection>(new Connection(handle, file));
+  const auto fail = [&] {
+    const auto error = db->sqlite_failure();
+    error_message = db->last_error_;
+    return error;
+  };
+  if (rc != SQLITE_OK) return fail();
+  sqlite3_extended_result_codes(handle, 1);
+  // The busy timeout comes first: switching to WAL needs a lock another process may hold.
+  if (sqlite3_busy_timeout(handle, kBusyTimeoutMs) != SQLITE_OK) return fail();
+  if (!db->execute_script("PRAGMA foreign_keys = ON;"
+                          "PRAGMA journal_mode = WAL;"
+                          "PRAGMA synchronous = FULL;")) {
+    error_message = db->last_error_;
+    return StoreErrc::sqlite_error;
+  }
+  return db;
+}
+
+Connection::~Connection() { sqlite3_close_v2(db_); }
+
+boost::system::error_code Connection::sqlite_failure() {
+  last_error_ = file_.string() + ": " + (db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory");
+  return StoreErrc::sqlite_error;
+}
+
+StoreResult<Statement> Connection::prepare_unbound(std::string_view sql) {
+  sqlite3_stmt* statement = nullptr;
+  if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), 0, &statement, nullptr) != SQLITE_OK) {
+    return sqlite_failure();
+  }
+  return Statement(statement);
+}
+
+StoreResult<bool> Connection::step(Statement& statement) {
+  if (statement.bind_status_ != SQLITE_OK) {
+    last_error_ = file_.string() + ": " + sqlite3_errstr(statement.bind_status_);
+    return StoreErrc::sqlite_error;
+  }
+  const int rc = sqlite3_step(statement.statement_.get());
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  // in_place_error: an error_code also converts to bool, so the plain form is ambiguous.
+  return {boost::system::in_place_error, sqlite_failure()};
+}
+
+StoreResult<void> Connection::execute_script(const char* sql) {
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK) return sqlite_failure();
+  return {};
+}
+
+StoreResult<Transaction> Connection::begin(const char* sql) {
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK) return sqlite_failure();
+  return Transaction(this);
+}
+
+StoreResult<Transaction> Connection::begin_write() { return begin("BEGIN IMMEDIATE"); }
+StoreResult<Transaction> Connection::begin_read() { return begin("BEGIN DEFERRED"); }
+
+std::int64_t Connection::changes() const noexcept { return sqlite3_changes64(db_); }
+std::int64_t Connection::last_insert_rowid() const noexcept { return sqlite3_last_insert_rowid(db_); }
+
+}  // namespace conduit::mfa::sqlite
