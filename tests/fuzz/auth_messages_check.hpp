@@ -138,8 +138,10 @@ inline bool check_body(std::string_view body) {
   if (!round_trips<CertificateReply>(body, decode_certificate_reply)) return false;
   if (!round_trips<EnrollRequest>(body, decode_enroll_request)) return false;
   if (!round_trips<EnrolledKey>(body, decode_enrolled_key)) return false;
+  // Either the message field of an error body, or the first 200 bytes of anything else.
   const std::string message = error_message(body);
-  return message.size() <= kMaxField && (message.size() <= 200 || message.size() < body.size());
+  const bool from_field = message.size() <= kMaxField && message.size() < body.size();
+  return from_field || message == body.substr(0, 200);
 }
 
 }  // namespace auth_detail
