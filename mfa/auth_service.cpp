@@ -92,7 +92,9 @@ AuthResult<ChallengeReply> AuthService::challenge(const Peer& peer, const Challe
     // Enrollment excludes every key the user has; a login offers only the usable ones.
     if (request.purpose == Purpose::enroll || !credential.revoked) reply.credential_ids.push_back(credential.id);
   }
-  if (request.purpose != Purpose::enroll && reply.credential_ids.empty()) return AuthError::no_credentials;
+  if (request.purpose != Purpose::enroll && reply.credential_ids.empty()) {
+    return credentials->empty() ? AuthError::no_credentials : AuthError::credential_revoked;
+  }
   auto challenge = challenges_.issue({request.purpose, peer.device, user->name, request.asset, {}}, now);
   if (!challenge) return challenge.error();
   reply.challenge = std::move(*challenge);

@@ -4,17 +4,17 @@ login`), and reaches an asset with the short-lived certificate; per-session MFA;
 refusal the issue lists, each against the real gateway with a clear message and an event."""
 
 import datetime
+import json
 import os
 import socket
-import ssl
 import stat
 import time
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import NameOID
 
 import conduit_harness as h
 import fido_helpers as f
@@ -230,7 +230,7 @@ def test_a_revoked_key_can_no_longer_log_in(site):
     site.gw.wait_for("admin_revoked", kind="key", id=site.key_id)
     proc = site.login()
     assert proc.returncode == 1
-    assert "no enrolled key" in proc.stderr or "revoked" in proc.stderr, proc.stderr
+    assert "the key is revoked" in proc.stderr, proc.stderr
     # And the certificate it issued before stops working at once.
     tls = h.tls_connect(site.gw.address(LISTENER), site.gw.client_context(cert, key))
     h.expect_closed(tls)
@@ -326,3 +326,86 @@ def test_the_admin_socket_is_for_root_only(site):
     assert f.admin_request_as_nobody(socket_path, request) == ""
     assert gw.wait_for("admin_refused")["uid"] == 65534
     assert not gw.events("admin_lockdown")
+
+
+# --- enrollment policy -----------------------------------------------------------------
+
+def test_a_key_enrolled_at_the_gateway_host_can_log_in(new_gateway, echo, key):
+    gw = new_gateway(**login_config(echo))
+    site = f.Site(gw, key)
+    proc = h.run_cli("key", "enroll", "alice", "--config", gw.config_path, "--data-dir", gw.data_dir,
+                     "--key-device", key.device)
+    assert proc.returncode == 0, proc.stderr
+    listed = h.run_cli_ok("key", "list", "alice", "--data-dir", gw.data_dir).stdout
+    assert key.state()["aaguid"] in listed
+    site.login_ok()
+
+
+def test_only_allowed_key_models_can_enroll(new_gateway, echo, key):
+    gw = new_gateway(**login_config(echo, {"aaguids": ["cb69481e8ff7403993ec0a2729a154a8"]}))
+    site = f.Site(gw, key)
+    code = h.run_cli_ok("key", "code", "alice", "--data-dir", gw.data_dir).stdout.strip()
+    proc = site.login("--enroll", code, user=None)
+    assert proc.returncode == 1
+    assert "not on the allow-list" in proc.stderr, proc.stderr
+    gw.wait_for("auth_refused", error="aaguid_not_allowed")
+
+
+def test_a_self_attested_key_cannot_claim_an_allowed_model(new_gateway, echo, tmp_path):
+    soft = f.SoftKey(tmp_path / "selfkey", "--self-attestation")
+    try:
+        gw = new_gateway(**login_config(echo, {"aaguids": ["c0de7e5750f74f1d8002000000000001"]}))
+        site = f.Site(gw, soft)
+        code = h.run_cli_ok("key", "code", "alice", "--data-dir", gw.data_dir).stdout.strip()
+        proc = site.login("--enroll", code, user=None)
+        assert proc.returncode == 1
+        gw.wait_for("auth_refused", error="attestation_untrusted")
+    finally:
+        soft.close()
+
+
+def test_attestation_must_chain_to_a_configured_root(new_gateway, echo, key):
+    # The soft key's attestation certificate is self-signed: it is its own root.
+    roots = key.state_file.parent / "roots.pem"
+    roots.write_text(key.state()["attestation_cert_pem"])
+    site = new_site(new_gateway, echo, key, attestation_roots=str(roots))
+    site.login_ok()
+
+
+def test_attestation_from_another_maker_is_refused(new_gateway, echo, key, tmp_path):
+    other = f.SoftKey(tmp_path / "otherkey")
+    try:
+        roots = tmp_path / "roots.pem"
+        roots.write_text(other.state()["attestation_cert_pem"])
+        gw = new_gateway(**login_config(echo, {"attestation_roots": str(roots)}))
+        site = f.Site(gw, key)
+        code = h.run_cli_ok("key", "code", "alice", "--data-dir", gw.data_dir).stdout.strip()
+        assert site.login("--enroll", code, user=None).returncode == 1
+        gw.wait_for("auth_refused", error="attestation_untrusted")
+    finally:
+        other.close()
+
+
+def test_user_verification_is_required_when_configured(new_gateway, echo, tmp_path):
+    with_uv = f.SoftKey(tmp_path / "uvkey", "--uv")
+    try:
+        site = new_site(new_gateway, echo, with_uv, require_user_verification=True)
+        site.login_ok()  # the key verified the user (UV flag set)
+        api = site.api()
+        touch_only = f.signed_login(api.challenge("alice"), with_uv.private_key(),
+                                    f.unb64url(with_uv.credential()["id"]), counter=50, flags=0x01)
+        refused(api.post("/v1/login", touch_only), "user_verification_missing")
+        site.gw.wait_for("auth_refused", error="user_verification_missing")
+    finally:
+        with_uv.close()
+
+
+def test_a_reload_that_changes_the_auth_section_is_rejected(site):
+    gw = site.gw
+    config = json.loads(gw.config_path.read_text())
+    config["auth"]["rp_id"] = "other.test"
+    gw.write_config_text(json.dumps(config))
+    mark = gw.mark()
+    gw.reload()
+    assert "restart" in gw.wait_for("config_reload_rejected", since=mark)["error"]
+    site.login_ok()  # still the old rp id

@@ -1,7 +1,6 @@
 """mbpoll, a plain Modbus/TCP tool, through `conduit tunnel` (local plain TCP -> TLS with the
 device certificate -> gateway -> PLC), as a technician runs it."""
 
-import re
 
 import pytest
 
