@@ -13,6 +13,10 @@ namespace {
 
 constexpr std::string_view kSealContext = "CONDUIT-REC-SEAL-v1";
 
+// The frame cap is sized for the largest data record; the largest header (11 texts at
+// their cap and the start time) must stay under it or the reader would refuse it.
+static_assert(1 + 11 * (2 + kMaxText) + 8 <= kMaxRecordLength);
+
 // --- little-endian primitives
 
 void put_u8(std::vector<std::uint8_t>& out, std::uint8_t v) { out.push_back(v); }
@@ -184,7 +188,8 @@ bool decode_body(RecordType type, std::span<const std::uint8_t> body, Record& re
       Header h;
       if (!c.text16(kMaxText, h.session_id) || !c.text16(kMaxText, h.gateway_id) || !c.text16(kMaxText, h.user) ||
           !c.text16(kMaxText, h.device) || !c.text16(kMaxText, h.role) || !c.text16(kMaxText, h.asset) ||
-          !c.text16(kMaxText, h.protocol) || !c.text16(kMaxText, h.listener) || !c.u64(h.start_wall_us) ||
+          !c.text16(kMaxText, h.protocol) || !c.text16(kMaxText, h.listener) ||
+          !c.text16(kMaxText, h.client_address) || !c.text16(kMaxText, h.asset_address) || !c.u64(h.start_wall_us) ||
           !c.text16(kMaxText, h.policy_version) || !c.done()) {
         why = "header body does not decode";
         return false;
@@ -258,7 +263,7 @@ void encode_preamble(std::vector<std::uint8_t>& out) {
 Result<void> encode_header(std::vector<std::uint8_t>& out, const Header& h) {
   if (h.session_id.empty()) return Error::empty_session_id;
   for (std::string_view field : {h.session_id, h.gateway_id, h.user, h.device, h.role, h.asset, h.protocol,
-                                 h.listener, h.policy_version}) {
+                                 h.listener, h.client_address, h.asset_address, h.policy_version}) {
     if (field.size() > kMaxText) return Error::field_too_long;
   }
   const std::size_t start = begin_frame(out, RecordType::header);
@@ -270,6 +275,8 @@ Result<void> encode_header(std::vector<std::uint8_t>& out, const Header& h) {
   put_text16(out, h.asset);
   put_text16(out, h.protocol);
   put_text16(out, h.listener);
+  put_text16(out, h.client_address);
+  put_text16(out, h.asset_address);
   put_u64(out, h.start_wall_us);
   put_text16(out, h.policy_version);
   end_frame(out, start);

@@ -72,6 +72,10 @@ struct Header {
   std::string_view asset;
   std::string_view protocol;
   std::string_view listener;
+  // "IP:port" of each end as the gateway saw it ("[::1]:502" for IPv6); may be empty.
+  // Exports (export_pcap.hpp) rebuild the conversation from them.
+  std::string_view client_address;
+  std::string_view asset_address;
   std::uint64_t start_wall_us = 0;  // µs since the Unix epoch
   std::string_view policy_version;
 };

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -128,6 +129,27 @@ AuthSettings load_auth(const json* value, const std::filesystem::path& data_dir)
   if (reader.find("attestation_roots")) auth.attestation_roots = readable_file(reader, "attestation_roots", "", data_dir);
   reader.finish();
   return auth;
+}
+
+RecordingSettings load_recordings(const json* value) {
+  RecordingSettings recordings;
+  if (!value) return recordings;
+  ObjectReader reader(*value, "/recordings");
+  recordings.enabled = reader.boolean("enabled", true);
+  recordings.seal_interval = std::chrono::milliseconds(reader.number("seal_interval_ms", 2000, 100, 60000));
+  recordings.max_age = std::chrono::hours(24 * reader.number("max_age_days", 0, 0, 36500));
+  recordings.max_total_bytes = reader.number("max_total_mb", 0, 0, 1ull << 30) * 1024 * 1024;
+  reader.finish();
+  return recordings;
+}
+
+// FNV-1a: stable across builds and platforms, enough to tell policy versions apart.
+std::string text_version(std::string_view text) {
+  std::uint64_t hash = 0xcbf29ce484222325ull;
+  for (unsigned char c : text) hash = (hash ^ c) * 0x100000001b3ull;
+  char out[32];
+  std::snprintf(out, sizeof out, "fnv1a64:%016llx", static_cast<unsigned long long>(hash));
+  return out;
 }
 
 Protocol protocol(ObjectReader& reader, std::string_view key) {
@@ -296,6 +318,8 @@ Config load_text(std::string_view text, const std::filesystem::path& file,
   config.tls = load_tls(reader.find("tls"), config.gateway.data_dir);
   config.limits = load_limits(reader.find("limits"));
   config.auth = load_auth(reader.find("auth"), config.gateway.data_dir);
+  config.recordings = load_recordings(reader.find("recordings"));
+  config.version = text_version(text);
   config.assets = load_assets(reader);
   config.listeners = load_listeners(reader, config);
   config.device_groups = load_device_groups(reader);

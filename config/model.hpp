@@ -62,6 +62,14 @@ struct AuthSettings {
   bool modbus_role_extension = true;      // put the user's (single) role in the Modbus/TCP Security extension
 };
 
+// Session recordings (audit/FORMAT.md, audit/recorder.hpp) under <data_dir>/recordings.
+struct RecordingSettings {
+  bool enabled = true;                        // false: measurements only; logged as a warning
+  std::chrono::milliseconds seal_interval{2000};
+  std::chrono::hours max_age{0};              // 0: keep regardless of age
+  std::uint64_t max_total_bytes = 0;          // 0: no size cap
+};
+
 enum class Protocol { tcp, modbus };
 
 struct Listener {
@@ -91,10 +99,12 @@ struct Asset {
 
 struct Config {
   std::filesystem::path file;
+  std::string version;  // digest of the file's text: names the policy in recordings
   GatewaySettings gateway;
   TlsSettings tls;
   Limits limits;
   AuthSettings auth;
+  RecordingSettings recordings;
   std::vector<Listener> listeners;
   std::vector<Asset> assets;
   std::vector<authz::Grant> grants;

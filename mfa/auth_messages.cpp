@@ -1,5 +1,7 @@
 #include "mfa/auth_messages.hpp"
 
+#include <cstdint>
+
 #include <nlohmann/json.hpp>
 
 #include "mfa/base64url.hpp"
@@ -52,17 +54,23 @@ class Fields {
     if (!value) return out;
     if (!value->is_array() || value->size() > kMaxList) return fail(), out;
     for (const json& item : *value) {
-      if (!item.is_string()) return fail(), out;
+      if (!item.is_string() || item.get_ref<const std::string&>().size() > kMaxField) return fail(), out;
       out.push_back(item.get<std::string>());
     }
     return out;
   }
 
-  std::int64_t integer(const char* key) {
+  // Integers outside [min, max] fail rather than wrap (4294967289 is not -7).
+  std::int64_t integer(const char* key, std::int64_t min = INT64_MIN, std::int64_t max = INT64_MAX) {
     const json* value = find(key, true);
     if (!value) return 0;
     if (!value->is_number_integer()) return fail(), 0;
-    return value->get<std::int64_t>();
+    if (value->is_number_unsigned() && value->get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)) {
+      return fail(), 0;
+    }
+    std::int64_t number = value->get<std::int64_t>();
+    if (number < min || number > max) return fail(), 0;
+    return number;
   }
 
   bool boolean(const char* key) {
@@ -207,10 +215,10 @@ std::optional<EnrollRequest> decode_enroll_request(std::string_view body) {
   a.client_data_json = fields.bytes("client_data_json");
   a.authenticator_data = fields.bytes("authenticator_data");
   a.format = fields.text("format");
-  a.attestation_alg = static_cast<int>(fields.integer("attestation_alg"));
+  a.attestation_alg = static_cast<int>(fields.integer("attestation_alg", INT32_MIN, INT32_MAX));
   a.signature = fields.bytes("signature");
   a.x5c = fields.byte_list("x5c");
-  a.credential_alg = static_cast<int>(fields.integer("credential_alg"));
+  a.credential_alg = static_cast<int>(fields.integer("credential_alg", INT32_MIN, INT32_MAX));
   if (!fields.ok()) return std::nullopt;
   return request;
 }

@@ -36,10 +36,21 @@ bool contains(const std::vector<std::string>& list, std::string_view value) {
   return std::find(list.begin(), list.end(), value) != list.end();
 }
 
-// A lockdown with no asset pattern stops logins of everyone (no role) or of its role.
-bool login_locked_down(const std::vector<Lockdown>& lockdowns, const StoredUser& user) {
+// Same semantics as authz::RevocationList (which refuses the sessions themselves): a
+// name, "prefix*", "*", or empty for every asset.
+bool pattern_matches(std::string_view pattern, std::string_view asset) {
+  if (pattern.empty() || pattern == "*") return true;
+  if (pattern.size() > 1 && pattern.back() == '*') return asset.starts_with(pattern.substr(0, pattern.size() - 1));
+  return pattern == asset;
+}
+
+// A lockdown with no asset pattern stops logins of everyone (no role) or of its role; a
+// per-session touch is refused up front for an asset a lockdown covers (no point touching).
+bool locked_down(const std::vector<Lockdown>& lockdowns, const StoredUser& user, std::string_view asset) {
   return std::any_of(lockdowns.begin(), lockdowns.end(), [&](const Lockdown& lockdown) {
-    return lockdown.asset_pattern.empty() && (lockdown.role.empty() || contains(user.roles, lockdown.role));
+    bool role = lockdown.role.empty() || contains(user.roles, lockdown.role);
+    bool applies = lockdown.asset_pattern.empty() || (!asset.empty() && pattern_matches(lockdown.asset_pattern, asset));
+    return role && applies;
   });
 }
 
@@ -48,7 +59,8 @@ bool login_locked_down(const std::vector<Lockdown>& lockdowns, const StoredUser&
 AuthService::AuthService(CredentialStore& store, const SiteCa& ca, AuthPolicy policy)
     : store_(store), ca_(ca), policy_(std::move(policy)), challenges_(policy_.challenge_ttl) {}
 
-AuthResult<StoredUser> AuthService::check_user_on_device(const Peer& peer, std::string_view user_name) {
+AuthResult<StoredUser> AuthService::check_user_on_device(const Peer& peer, std::string_view user_name,
+                                                         std::string_view asset) {
   auto device = store_.find_device(peer.device);
   if (!device) return device.error() == StoreErrc::not_found ? AuthError::device_unknown : AuthError::internal;
   if (device->revoked) return AuthError::device_revoked;
@@ -65,7 +77,7 @@ AuthResult<StoredUser> AuthService::check_user_on_device(const Peer& peer, std::
   if (!contains(device->users, user->name)) return AuthError::user_not_bound_to_device;
   auto lockdowns = store_.lockdowns();
   if (!lockdowns) return AuthError::internal;
-  if (login_locked_down(*lockdowns, *user)) return AuthError::locked_down;
+  if (locked_down(*lockdowns, *user, asset)) return AuthError::locked_down;
   return *user;
 }
 
@@ -79,7 +91,7 @@ AuthResult<ChallengeReply> AuthService::challenge(const Peer& peer, const Challe
     user_name = *redeemed;
   }
   if (request.purpose == Purpose::session && request.asset.empty()) return AuthError::request_invalid;
-  auto user = check_user_on_device(peer, user_name);
+  auto user = check_user_on_device(peer, user_name, request.asset);
   if (!user) return user.error();
   auto credentials = store_.credentials_of(user->name);
   if (!credentials) return AuthError::internal;
@@ -104,9 +116,10 @@ AuthResult<ChallengeReply> AuthService::challenge(const Peer& peer, const Challe
 AuthResult<LoginCertificate> AuthService::certificate(const Peer& peer, const CertificateRequest& request,
                                                       Purpose purpose, ChallengeStore::Clock::time_point now,
                                                       std::int64_t unix_now) {
+  if (purpose == Purpose::enroll) return AuthError::request_invalid;  // enroll() answers those
   auto challenge = challenges_.take(request.challenge, peer.device, purpose, now);
   if (!challenge) return challenge.error();
-  auto user = check_user_on_device(peer, challenge->user);
+  auto user = check_user_on_device(peer, challenge->user, challenge->asset);
   if (!user) return user.error();
   auto credential = store_.find_credential(request.credential_id);
   if (!credential || credential->user != user->name) return AuthError::credential_unknown;
@@ -159,7 +172,7 @@ AuthResult<EnrolledKey> AuthService::enroll(const Peer& peer, const EnrollReques
                                             ChallengeStore::Clock::time_point now, std::int64_t unix_now) {
   auto challenge = challenges_.take(request.challenge, peer.device, Purpose::enroll, now);
   if (!challenge) return challenge.error();
-  auto user = check_user_on_device(peer, challenge->user);
+  auto user = check_user_on_device(peer, challenge->user, "");
   if (!user) return user.error();
   auto client_data = parse_client_data(request.attestation.client_data_json);
   if (!client_data || client_data->type != kEnrollType || client_data->challenge != request.challenge ||

@@ -99,7 +99,9 @@ class AuthService {
   const AuthPolicy& policy() const { return policy_; }
 
  private:
-  AuthResult<StoredUser> check_user_on_device(const Peer& peer, std::string_view user);
+  // Device enrolled and not revoked, calling certificate not revoked, user enabled and
+  // bound to the device, no lockdown for the user (and `asset`, for a per-session touch).
+  AuthResult<StoredUser> check_user_on_device(const Peer& peer, std::string_view user, std::string_view asset);
 
   CredentialStore& store_;
   const SiteCa& ca_;

@@ -1,6 +1,7 @@
 #include "mfa/certificate_identity.hpp"
 #include "mfa/site_ca.hpp"
 
+#include <algorithm>
 #include <memory>
 #include <string_view>
 
@@ -115,7 +116,11 @@ CertificateIdentity identity_from_certificate(const X509* certificate) {
   identity.role = role_of(certificate);
   identity.serial = serial_of(certificate);
   read_uris(certificate, identity);
-  if (!identity.role.empty()) identity.roles.push_back(identity.role);
+  // A login certificate names its single role twice (URI and Modbus extension): once here.
+  if (!identity.role.empty() &&
+      std::find(identity.roles.begin(), identity.roles.end(), identity.role) == identity.roles.end()) {
+    identity.roles.push_back(identity.role);
+  }
   ERR_pop_to_mark();
   return identity;
 }

@@ -94,41 +94,6 @@ PRAGMA user_version = 1;
 };
 static_assert(std::size(kMigrations) == kCredentialStoreSchemaVersion);
 
-StoreResult<int> read_schema_version(sqlite::Connection& db) {
-  auto statement = db.prepare("PRAGMA user_version");
-  if (!statement) return statement.error();
-  auto row = db.step(*statement);
-  if (!row) return row.error();
-  return *row ? static_cast<int>(statement->integer(0)) : 0;
-}
-
-// Inside one IMMEDIATE transaction, so that two processes opening a fresh file at once
-// migrate it once, and a failed migration leaves the file as it was.
-StoreResult<int> migrate(sqlite::Connection& db, std::string& message) {
-  const auto fail = [&](boost::system::error_code error) {
-    message = db.last_error();
-    return error;
-  };
-  auto transaction = db.begin_write();
-  if (!transaction) return fail(transaction.error());
-  auto version = read_schema_version(db);
-  if (!version) return fail(version.error());
-  const std::string prefix = "credential store " + db.file().string();
-  if (*version > kCredentialStoreSchemaVersion) {
-    message = prefix + " has schema version " + std::to_string(*version) + "; this conduit supports up to " +
-              std::to_string(kCredentialStoreSchemaVersion);
-    return StoreErrc::schema_too_new;
-  }
-  if (*version < 0) {
-    message = prefix + " has an invalid schema version " + std::to_string(*version);
-    return StoreErrc::invalid_argument;
-  }
-  for (int from = *version; from < kCredentialStoreSchemaVersion; ++from) {
-    if (auto step = db.execute_script(kMigrations[from]); !step) return fail(step.error());
-  }
-  if (auto committed = transaction->commit(); !committed) return fail(committed.error());
-  return kCredentialStoreSchemaVersion;
-}
 
 }  // namespace
 
@@ -160,9 +125,9 @@ StoreResult<CredentialStore> CredentialStore::open(const std::filesystem::path& 
     if (error_message != nullptr) *error_message = std::move(message);
     return error;
   };
-  auto db = sqlite::Connection::open(file, message);
+  auto db = sqlite::Connection::open(file, StoreErrc::sqlite_error, message);
   if (!db) return fail(db.error());
-  auto version = migrate(**db, message);
+  auto version = sqlite::migrate(**db, kMigrations, "credential store", StoreErrc::schema_too_new, StoreErrc::invalid_argument, message);
   if (!version) return fail(version.error());
   return CredentialStore(std::move(*db), *version);
 }

@@ -32,6 +32,10 @@
 #include <boost/system/error_code.hpp>
 #include <boost/system/result.hpp>
 
+namespace conduit::sqlite {
+class Connection;  // mfa/sqlite_util.hpp, shared with the session index
+}
+
 namespace conduit::mfa {
 
 enum class StoreErrc {
@@ -104,10 +108,6 @@ struct Lockdown {
 
 std::string_view to_string(RevocationKind kind) noexcept;
 std::optional<RevocationKind> revocation_kind_from(std::string_view text) noexcept;
-
-namespace sqlite {
-class Connection;
-}
 
 class CredentialStore {
  public:

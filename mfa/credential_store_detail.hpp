@@ -49,22 +49,9 @@ inline bool valid_text(std::string_view text, std::size_t max_size) {
   return true;
 }
 
-inline constexpr bool kRead = false;
-inline constexpr bool kWrite = true;
-
-// Runs body() in one transaction (IMMEDIATE for a write) and commits only if it succeeded;
-// otherwise the transaction rolls back. Clears the connection's last error first, so that
-// last_error_message() always describes this call. (in_place_error: for result<bool>,
-// an error_code would also convert to the value.)
-template <typename Body>
-auto transact(sqlite::Connection& db, bool write, Body&& body) -> decltype(body()) {
-  db.clear_error();
-  auto transaction = write ? db.begin_write() : db.begin_read();
-  if (!transaction) return {boost::system::in_place_error, transaction.error()};
-  auto result = body();
-  if (!result) return result;
-  if (auto committed = transaction->commit(); !committed) return {boost::system::in_place_error, committed.error()};
-  return result;
-}
+// One transaction per method (mfa/sqlite_util.hpp, shared with the session index).
+using sqlite::kRead;
+using sqlite::kWrite;
+using sqlite::transact;
 
 }  // namespace conduit::mfa::detail

@@ -106,9 +106,11 @@ AuthResult<VerifiedCredential> verify_attestation(const Attestation& attestation
   if (attestation.credential_alg != kCoseEs256 && attestation.credential_alg != kCoseEdDsa) {
     return AuthError::algorithm_unsupported;
   }
-  if (attestation.format != "packed" || (attestation.attestation_alg != kCoseEs256 && !attestation.x5c.empty())) {
-    return AuthError::attestation_invalid;
-  }
+  // Packed: with x5c the attestation key signs (ES256 here); without it the credential
+  // key itself, so the statement must name the credential's algorithm (WebAuthn L2 §8.2).
+  bool alg_ok = attestation.x5c.empty() ? attestation.attestation_alg == attestation.credential_alg
+                                        : attestation.attestation_alg == kCoseEs256;
+  if (attestation.format != "packed" || !alg_ok) return AuthError::attestation_invalid;
   if (AuthError e = check_authenticator_data(attestation.authenticator_data, policy.rp_id,
                                              policy.require_user_verification);
       e != AuthError{}) {

@@ -10,7 +10,7 @@
 
 #include <sqlite3.h>
 
-namespace conduit::mfa::sqlite {
+namespace conduit::sqlite {
 
 namespace {
 
@@ -19,7 +19,8 @@ constexpr mode_t kFileMode = 0600;
 
 // O_NOFOLLOW: a symlink planted at the path is refused, never followed. Without O_EXCL,
 // because an existing regular file is the normal case; its mode is then tightened, since
-// the file holds enrollment code hashes that a short code would not protect on its own.
+// the stores hold what only the gateway's user may read (enrollment code hashes that a
+// short code would not protect on its own; who reached which asset, and when).
 // Returns 0 or an errno, and sets `what` to the failed call.
 int prepare_file(const std::filesystem::path& file, const char*& what) {
   what = "open";
@@ -91,7 +92,7 @@ Transaction::~Transaction() {
   }
 }
 
-StoreResult<void> Transaction::commit() {
+Result<void> Transaction::commit() {
   Connection* db = std::exchange(db_, nullptr);
   if (sqlite3_exec(db->db_, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK) return {};
   const auto error = db->sqlite_failure();
@@ -99,8 +100,8 @@ StoreResult<void> Transaction::commit() {
   return error;
 }
 
-StoreResult<std::unique_ptr<Connection>> Connection::open(const std::filesystem::path& file,
-                                                          std::string& error_message) {
+Result<std::unique_ptr<Connection>> Connection::open(const std::filesystem::path& file,
+                                                     boost::system::error_code failure, std::string& error_message) {
   const char* what = nullptr;
   if (const int err = prepare_file(file, what); err != 0) {
     error_message = file.string() + ": " + what + ": " + std::strerror(err);
@@ -110,7 +111,7 @@ StoreResult<std::unique_ptr<Connection>> Connection::open(const std::filesystem:
   const int rc = sqlite3_open_v2(file.c_str(), &handle,
                                  SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW, nullptr);
   // Even a failed open returns a handle (for the message), which the Connection now owns.
-  auto db = std::unique_ptr<Connection>(new Connection(handle, file));
+  auto db = std::unique_ptr<Connection>(new Connection(handle, file, failure));
   const auto fail = [&] {
     const auto error = db->sqlite_failure();
     error_message = db->last_error_;
@@ -124,7 +125,7 @@ StoreResult<std::unique_ptr<Connection>> Connection::open(const std::filesystem:
                           "PRAGMA journal_mode = WAL;"
                           "PRAGMA synchronous = FULL;")) {
     error_message = db->last_error_;
-    return StoreErrc::sqlite_error;
+    return failure;
   }
   return db;
 }
@@ -133,10 +134,10 @@ Connection::~Connection() { sqlite3_close_v2(db_); }
 
 boost::system::error_code Connection::sqlite_failure() {
   last_error_ = file_.string() + ": " + (db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory");
-  return StoreErrc::sqlite_error;
+  return failure_;
 }
 
-StoreResult<Statement> Connection::prepare_unbound(std::string_view sql) {
+Result<Statement> Connection::prepare_unbound(std::string_view sql) {
   sqlite3_stmt* statement = nullptr;
   if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), 0, &statement, nullptr) != SQLITE_OK) {
     return sqlite_failure();
@@ -144,10 +145,10 @@ StoreResult<Statement> Connection::prepare_unbound(std::string_view sql) {
   return Statement(statement);
 }
 
-StoreResult<bool> Connection::step(Statement& statement) {
+Result<bool> Connection::step(Statement& statement) {
   if (statement.bind_status_ != SQLITE_OK) {
     last_error_ = file_.string() + ": " + sqlite3_errstr(statement.bind_status_);
-    return StoreErrc::sqlite_error;
+    return {boost::system::in_place_error, failure_};
   }
   const int rc = sqlite3_step(statement.statement_.get());
   if (rc == SQLITE_ROW) return true;
@@ -156,20 +157,60 @@ StoreResult<bool> Connection::step(Statement& statement) {
   return {boost::system::in_place_error, sqlite_failure()};
 }
 
-StoreResult<void> Connection::execute_script(const char* sql) {
+Result<void> Connection::execute_script(const char* sql) {
   if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK) return sqlite_failure();
   return {};
 }
 
-StoreResult<Transaction> Connection::begin(const char* sql) {
+Result<Transaction> Connection::begin(const char* sql) {
   if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK) return sqlite_failure();
   return Transaction(this);
 }
 
-StoreResult<Transaction> Connection::begin_write() { return begin("BEGIN IMMEDIATE"); }
-StoreResult<Transaction> Connection::begin_read() { return begin("BEGIN DEFERRED"); }
+Result<Transaction> Connection::begin_write() { return begin("BEGIN IMMEDIATE"); }
+Result<Transaction> Connection::begin_read() { return begin("BEGIN DEFERRED"); }
 
 std::int64_t Connection::changes() const noexcept { return sqlite3_changes64(db_); }
 std::int64_t Connection::last_insert_rowid() const noexcept { return sqlite3_last_insert_rowid(db_); }
 
-}  // namespace conduit::mfa::sqlite
+namespace {
+
+Result<int> read_schema_version(Connection& db) {
+  auto statement = db.prepare("PRAGMA user_version");
+  if (!statement) return statement.error();
+  auto row = db.step(*statement);
+  if (!row) return row.error();
+  return *row ? static_cast<int>(statement->integer(0)) : 0;
+}
+
+}  // namespace
+
+Result<int> migrate(Connection& db, std::span<const char* const> migrations, std::string_view what,
+                    boost::system::error_code too_new, boost::system::error_code invalid, std::string& message) {
+  const auto fail = [&](boost::system::error_code error) {
+    message = db.last_error();
+    return error;
+  };
+  const int newest = static_cast<int>(migrations.size());
+  auto transaction = db.begin_write();
+  if (!transaction) return fail(transaction.error());
+  auto version = read_schema_version(db);
+  if (!version) return fail(version.error());
+  const std::string prefix = std::string(what) + " " + db.file().string();
+  if (*version > newest) {
+    message = prefix + " has schema version " + std::to_string(*version) + "; this conduit supports up to " +
+              std::to_string(newest);
+    return too_new;
+  }
+  if (*version < 0) {
+    message = prefix + " has an invalid schema version " + std::to_string(*version);
+    return invalid;
+  }
+  for (int from = *version; from < newest; ++from) {
+    if (auto step = db.execute_script(migrations[static_cast<std::size_t>(from)]); !step) return fail(step.error());
+  }
+  if (auto committed = transaction->commit(); !committed) return fail(committed.error());
+  return newest;
+}
+
+}  // namespace conduit::sqlite

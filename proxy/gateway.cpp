@@ -254,6 +254,30 @@ asio::awaitable<void> flush_request_log(GatewayState& state, const bool& stoppin
   }
 }
 
+std::unique_ptr<audit::Recorder> start_recorder(const config::Config& config) {
+  if (!config.recordings.enabled) {
+    log_event(LogLevel::warn, "recording_disabled",
+              {{"hint", "recordings.enabled is false: sessions are not recorded (for measurements only)"}});
+    return nullptr;
+  }
+  audit::RecorderOptions options;
+  options.directory = config.gateway.data_dir / "recordings";
+  options.seal_interval = config.recordings.seal_interval;
+  if (config.recordings.max_age.count() > 0) {
+    options.retention.max_age_us = std::chrono::duration_cast<std::chrono::microseconds>(config.recordings.max_age).count();
+  }
+  if (config.recordings.max_total_bytes > 0) options.retention.max_total_bytes = config.recordings.max_total_bytes;
+  options.on_failure = [](const std::string& what) {
+    log_event(LogLevel::error, "recording_failed",
+              {{"error", what}, {"hint", "new sessions and Modbus writes are refused until the gateway restarts"}});
+  };
+  options.on_recovered = [](const std::string& id, const std::string& detail) {
+    log_event(LogLevel::warn, "recording_recovered", {{"session", id}, {"detail", detail}});
+  };
+  options.on_expired = [](const std::string& id) { log_event(LogLevel::info, "recording_expired", {{"session", id}}); };
+  return audit::Recorder::start(config.gateway.data_dir, std::move(options));
+}
+
 std::string random_prefix() {
   std::random_device random;
   char prefix[9];
@@ -273,6 +297,7 @@ int serve(const ServeOptions& options, std::shared_ptr<const Snapshot> initial) 
   state.session_prefix = random_prefix();
   // Opened before privileges are dropped; the descriptor stays usable afterwards.
   state.request_log = std::make_unique<audit::RequestLog>(config.gateway.data_dir / "audit");
+  state.recorder = start_recorder(config);
   state.snapshot.store(initial);
 
   asio::io_context control(1);
@@ -297,6 +322,7 @@ int serve(const ServeOptions& options, std::shared_ptr<const Snapshot> initial) 
   }
   log_event(LogLevel::info, "admin_socket_ready", {{"path", control_plane.admin_socket()}});
   if (geteuid() == 0 && !config.gateway.run_as.empty()) {
+    if (state.recorder) give_directory_to(config.gateway.data_dir / "recordings", config.gateway.run_as);
     DroppedTo dropped = drop_privileges(config.gateway.run_as);
     log_event(LogLevel::info, "privileges_dropped",
               {{"user", config.gateway.run_as}, {"uid", dropped.uid}, {"gid", dropped.gid}});
@@ -323,6 +349,7 @@ int serve(const ServeOptions& options, std::shared_ptr<const Snapshot> initial) 
     worker.context.stop();
     worker.thread.join();
   }
+  if (state.recorder) state.recorder->stop();  // every session has closed its recording
   log_event(LogLevel::info, "gateway_stopped", {{"gateway", config.gateway.id}, {"sessions_terminated", terminated}});
   return 0;
 }

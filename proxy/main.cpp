@@ -9,6 +9,7 @@
 #include "proxy/event_log.hpp"
 #include "proxy/gateway.hpp"
 #include "proxy/login.hpp"
+#include "proxy/sessions_cli.hpp"
 #include "proxy/tunnel.hpp"
 
 namespace {
@@ -36,6 +37,7 @@ struct Args {
   proxy::TunnelOptions tunnel;
   proxy::LoginOptions login;
   proxy::AdminOptions admin;
+  proxy::SessionsOptions sessions;
 };
 
 std::optional<fs::path> data_dir_override(const Args& args) {
@@ -200,6 +202,63 @@ void add_admin_verbs(CLI::App& app, Args& args, const std::function<std::functio
   status->callback(on(admin_verb<proxy::admin_status>));
 }
 
+template <int (*kVerb)(const proxy::SessionsOptions&)>
+int sessions_verb(const Args& args) {
+  proxy::SessionsOptions options = args.sessions;
+  options.data_dir = data_dir_or_default(args);
+  return kVerb(options);
+}
+
+void add_security_verbs(CLI::App& app, Args& args, const std::function<std::function<void()>(int (*)(const Args&))>& on) {
+  proxy::SessionsOptions& s = args.sessions;
+  auto* sessions = app.add_subcommand("sessions", "Recorded sessions: list, show, hold");
+  sessions->require_subcommand(1);
+  auto* list = sessions->add_subcommand("list", "List sessions, newest first (times UTC)");
+  add_data_dir(list, args);
+  list->add_option("--user", s.user, "Only this user's sessions");
+  list->add_option("--device", s.device, "Only sessions from this device");
+  list->add_option("--asset", s.asset, "Only sessions to this asset");
+  list->add_option("--since", s.since, "Sessions running at or after this time (2026-11-22T10:00, UTC)");
+  list->add_option("--until", s.until, "Sessions running at or before this time");
+  list->add_flag("--denials", s.had_denials, "Only sessions with denied requests");
+  list->add_flag("--writes", s.had_writes, "Only sessions with writes");
+  list->add_flag("--open", s.open_only, "Only sessions still open");
+  list->add_option("--limit", s.limit, "At most this many (default 100)");
+  list->add_flag("--json", s.json, "JSON instead of a table");
+  list->callback(on(sessions_verb<proxy::sessions_list>));
+  auto* show = sessions->add_subcommand("show", "Everything the index knows about one session (JSON)");
+  add_data_dir(show, args);
+  show->add_option("id", s.id, "Session id")->required();
+  show->callback(on(sessions_verb<proxy::sessions_show>));
+  auto* hold = sessions->add_subcommand("hold", "Keep a session from retention (evidence)");
+  add_data_dir(hold, args);
+  hold->add_option("id", s.id, "Session id")->required();
+  hold->add_flag("--release", s.release, "Release the hold");
+  hold->callback(on(sessions_verb<proxy::sessions_hold>));
+
+  auto* replay = app.add_subcommand("replay", "A session as a readable timeline (Modbus decoded)");
+  add_data_dir(replay, args);
+  replay->add_option("id", s.id, "Session id")->required();
+  replay->add_flag("--follow", s.follow, "Keep printing while the session is open");
+  replay->add_option("--speed", s.speed, "Paced playback: 1 = as it happened, 10 = ten times faster")
+      ->check(CLI::PositiveNumber);
+  replay->add_flag("--seals", s.show_seals, "Show seal records too");
+  replay->callback(on(sessions_verb<proxy::replay>));
+
+  auto* exporter = app.add_subcommand("export", "A session as pcap (Wireshark, tshark) or JSON lines");
+  add_data_dir(exporter, args);
+  exporter->add_option("id", s.id, "Session id")->required();
+  exporter->add_option("--format", s.format, "pcap or jsonl")->required()->check(CLI::IsMember({"pcap", "jsonl"}));
+  exporter->add_option("--out", s.out, "Output file (default <id>.pcap or <id>.jsonl; - for stdout)");
+  exporter->callback(on(sessions_verb<proxy::export_session>));
+
+  auto* verifier = app.add_subcommand("verify", "Check recordings: CRC, hash chain, signatures, the index");
+  add_data_dir(verifier, args);
+  verifier->add_option("id", s.id, "Session id");
+  verifier->add_flag("--all", s.all, "Every recording in the index");
+  verifier->callback(on(sessions_verb<proxy::verify>));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -290,6 +349,7 @@ int main(int argc, char** argv) {
   });
 
   add_admin_verbs(app, args, on);
+  add_security_verbs(app, args, on);
 
   try {
     app.parse(argc, argv);

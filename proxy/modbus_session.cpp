@@ -62,13 +62,14 @@ class ModbusSession final : public TlsSession, public ModbusExchangeOwner {
     ExceptionAdu failure;
     if (exchange.outcome == ExchangeOutcome::response) {
       queue_to_client(answer);
+      record_response(answer);
     } else {
       // The answer goes to the client with its own transaction id, which `decoded` (the
       // forwarded copy) also carries.
       failure = answer_exception(exchange.decoded, modbus::ExceptionCode::gateway_target_failed);
       answer = failure.bytes();
     }
-    record(exchange.decoded, rules_[index_of(exchange)], "granted", outcome_name(exchange.outcome),
+    log_request(exchange.decoded, rules_[index_of(exchange)], "granted", outcome_name(exchange.outcome),
            {exchange.request.data(), exchange.request_size}, answer);
     exchange.owner = nullptr;
     free_.push_back(&exchange);
@@ -95,6 +96,8 @@ class ModbusSession final : public TlsSession, public ModbusExchangeOwner {
 
   void close_upstream() override { resume_.cancel(); }
 
+  audit::SessionCounters counters() const override { return {bytes_in_, bytes_out_, requests_, denied_, writes_}; }
+
   std::size_t close_fields(std::span<LogField> out) const override {
     out[0] = {"requests", requests_};
     out[1] = {"denied", denied_};
@@ -110,7 +113,7 @@ class ModbusSession final : public TlsSession, public ModbusExchangeOwner {
       if (ended()) co_return;
       // Flood protection: with every exchange in use, or responses piling up unread,
       // stop reading; TCP pushes back on the client.
-      if (free_.empty() || out_pending_.size() > out_pending_.capacity() / 2) {
+      if (free_.empty() || awaiting_durable_ || out_pending_.size() > out_pending_.capacity() / 2) {
         reader_paused_ = true;
         resume_.expires_at(Clock::time_point::max());
         co_await resume_.async_wait(kUseTuple);
@@ -139,15 +142,16 @@ class ModbusSession final : public TlsSession, public ModbusExchangeOwner {
   bool handle_buffered() {
     std::size_t consumed = 0;
     bool keep_going = true;
-    while (!free_.empty()) {
+    while (!free_.empty() && !awaiting_durable_) {
       auto bytes = std::span<const std::uint8_t>(input_.data() + consumed, input_size_ - consumed);
       modbus::RequestDecode decoded = modbus::decode_request(bytes);
       if (decoded.status == modbus::DecodeStatus::need_more) break;
       if (decoded.status == modbus::DecodeStatus::malformed) {
         set_reason(decoded.error == modbus::FramingError::bad_protocol_id ? "malformed frame: protocol id is not 0"
                                                                           : "malformed frame: bad length");
-        record(modbus::Request{}, authz::kDefaultDenyRule, reason_, "malformed",
-               bytes.first(std::min<std::size_t>(bytes.size(), modbus::kMaxAduSize)), {});
+        auto shown = bytes.first(std::min<std::size_t>(bytes.size(), modbus::kMaxAduSize));
+        record(audit::Direction::client_to_asset, audit::RecordedDecision::deny, authz::kDefaultDenyRule, reason_, shown);
+        log_request(modbus::Request{}, authz::kDefaultDenyRule, reason_, "malformed", shown, {});
         return false;
       }
       if (!handle(decoded.request, bytes.first(decoded.size))) {
@@ -168,26 +172,30 @@ class ModbusSession final : public TlsSession, public ModbusExchangeOwner {
     // Not what a conformant client sends: the session ends (Modbus firewalls' "sanity check").
     if (request.anomalies & modbus::kStructuralAnomalies) {
       set_reason(std::string("malformed request: ") + anomaly_name(request.anomalies));
-      record(request, authz::kDefaultDenyRule, "malformed request", "malformed", raw, {});
+      record_request(request, audit::RecordedDecision::deny, authz::kDefaultDenyRule, raw);
+      log_request(request, authz::kDefaultDenyRule, "malformed request", "malformed", raw, {});
       return false;
     }
     authz::Decision decision = grants_.decide_modbus(request, now());
     if (!decision.allowed()) {
       ++denied_;
+      record_request(request, audit::RecordedDecision::deny, decision.rule, raw);
       auto answer = answer_exception(request, modbus::ExceptionCode::illegal_function);  // not authorized
-      record(request, decision.rule, decision.reason, "denied", raw, answer.bytes());
+      log_request(request, decision.rule, decision.reason, "denied", raw, answer.bytes());
       return true;
     }
     if (!asset_.modbus.unit_ids.test(request.mbap.unit_id)) {
+      record_request(request, audit::RecordedDecision::deny, "unit-not-served", raw);
       auto answer = answer_exception(request, modbus::ExceptionCode::gateway_path_unavailable);
-      record(request, decision.rule, "unit id not served by this asset", "unknown_unit", raw, answer.bytes());
+      log_request(request, decision.rule, "unit id not served by this asset", "unknown_unit", raw, answer.bytes());
       return true;
     }
     ModbusExchange& exchange = *free_.back();
     exchange.request_size = modbus::encode_request(request, request.mbap.transaction_id, exchange.request);
     if (exchange.request_size == 0) {
       set_reason("malformed request: cannot be re-encoded");
-      record(request, authz::kDefaultDenyRule, "cannot be re-encoded", "malformed", raw, {});
+      record_request(request, audit::RecordedDecision::deny, authz::kDefaultDenyRule, raw);
+      log_request(request, authz::kDefaultDenyRule, "cannot be re-encoded", "malformed", raw, {});
       return false;
     }
     free_.pop_back();
@@ -195,11 +203,55 @@ class ModbusSession final : public TlsSession, public ModbusExchangeOwner {
     // response points into the exchange's own copy.
     exchange.decoded = modbus::decode_request({exchange.request.data(), exchange.request_size}).request;
     exchange.client_transaction_id = request.mbap.transaction_id;
-    exchange.owner = this;
     rules_[index_of(exchange)] = decision.rule;
-    if (request.changes_state()) ++writes_;
+    bool recorded = record_request(request, audit::RecordedDecision::allow, decision.rule, raw);
+    if (request.changes_state()) {
+      ++writes_;
+      // No unrecorded write reaches an asset: forward it once its record is durable, and
+      // hold the requests behind it so the PLC still sees them in order.
+      awaiting_durable_ = true;
+      auto self = std::static_pointer_cast<ModbusSession>(shared_from_this());
+      ModbusExchange* parked = &exchange;
+      record_durably([self, parked](bool ok) { self->on_durable(*parked, ok); });
+      return true;
+    }
+    if (!recorded) return refuse_unrecorded(exchange);
+    exchange.owner = this;
     pool_->submit(exchange);
     return true;
+  }
+
+  void on_durable(ModbusExchange& exchange, bool ok) {
+    awaiting_durable_ = false;
+    if (closing() || !ok) {
+      if (!closing()) refuse_unrecorded(exchange);
+      else free_.push_back(&exchange);
+    } else {
+      exchange.owner = this;
+      pool_->submit(exchange);
+    }
+    wake_reader();
+  }
+
+  // Recording failed (disk full): the request is answered here and never forwarded.
+  bool refuse_unrecorded(ModbusExchange& exchange) {
+    set_reason("recording failed");
+    auto answer = answer_exception(exchange.decoded, modbus::ExceptionCode::server_device_failure);
+    log_request(exchange.decoded, authz::kDefaultDenyRule, "recording unavailable", "not_recorded",
+                {exchange.request.data(), exchange.request_size}, answer.bytes());
+    free_.push_back(&exchange);
+    return true;
+  }
+
+  bool record_request(const modbus::Request& request, audit::RecordedDecision decision, std::string_view rule,
+                      std::span<const std::uint8_t> raw) {
+    std::array<char, 128> summary{};
+    std::size_t size = modbus::describe(request, summary);
+    return record(audit::Direction::client_to_asset, decision, rule, {summary.data(), size}, raw);
+  }
+
+  void record_response(std::span<const std::uint8_t> answer) {
+    record(audit::Direction::asset_to_client, audit::RecordedDecision::none, {}, {}, answer);
   }
 
   struct ExceptionAdu {
@@ -214,6 +266,7 @@ class ModbusSession final : public TlsSession, public ModbusExchangeOwner {
     answer.size = modbus::encode_exception(request.mbap.transaction_id, request.mbap.unit_id, request.function, code,
                                            answer.adu);
     queue_to_client(answer.bytes());
+    record_response(answer.bytes());
     return answer;
   }
 
@@ -269,8 +322,8 @@ class ModbusSession final : public TlsSession, public ModbusExchangeOwner {
     return static_cast<std::size_t>(&exchange - exchanges_.data());
   }
 
-  void record(const modbus::Request& request, std::string_view rule, std::string_view reason,
-              std::string_view outcome, std::span<const std::uint8_t> request_bytes,
+  void log_request(const modbus::Request& request, std::string_view rule, std::string_view reason,
+                   std::string_view outcome, std::span<const std::uint8_t> request_bytes,
               std::span<const std::uint8_t> response_bytes) {
     if (!state_.request_log) return;
     std::array<char, 2048> buffer;
@@ -306,6 +359,7 @@ class ModbusSession final : public TlsSession, public ModbusExchangeOwner {
   std::vector<std::uint8_t> out_writing_;
   bool writing_ = false;
   bool reader_paused_ = false;
+  bool awaiting_durable_ = false;  // a write waits for its record to be on disk
   std::uint64_t requests_ = 0;
   std::uint64_t denied_ = 0;
   std::uint64_t writes_ = 0;

@@ -34,4 +34,16 @@ DroppedTo drop_privileges(const std::string& user) {
   return to;
 }
 
+void give_directory_to(const std::filesystem::path& dir, const std::string& user) {
+  const passwd* entry = getpwnam(user.c_str());
+  if (!entry) throw std::runtime_error("no user named \"" + user + "\"");
+  auto give = [&](const std::filesystem::path& path) {
+    if (::lchown(path.c_str(), entry->pw_uid, entry->pw_gid) != 0) {
+      throw std::runtime_error("cannot hand " + path.string() + " to " + user + ": " + std::strerror(errno));
+    }
+  };
+  give(dir);
+  for (const auto& item : std::filesystem::directory_iterator(dir)) give(item.path());
+}
+
 }  // namespace conduit::proxy

@@ -2,6 +2,7 @@
 // not exist or any step fails; the gateway must not go on running as root by accident.
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <sys/types.h>
 
@@ -13,5 +14,9 @@ struct DroppedTo {
 };
 
 DroppedTo drop_privileges(const std::string& user);
+
+// Before dropping: hands `dir` and what is in it to `user`, for a directory the gateway
+// keeps creating files in afterwards (session recordings). Throws std::runtime_error.
+void give_directory_to(const std::filesystem::path& dir, const std::string& user);
 
 }  // namespace conduit::proxy

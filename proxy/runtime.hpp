@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <string>
 
+#include "audit/recorder.hpp"
 #include "audit/request_log.hpp"
 #include "authz/policy.hpp"
 #include "authz/revocation_list.hpp"
@@ -52,6 +53,7 @@ struct GatewayState {
   std::atomic<std::uint64_t> next_session{1};
   std::string session_prefix;              // random per process, so ids stay unique across restarts
   std::unique_ptr<audit::RequestLog> request_log;  // Modbus request audit trail
+  std::unique_ptr<audit::Recorder> recorder;       // null only with recordings.enabled false
 
   std::string new_session_id();
 };

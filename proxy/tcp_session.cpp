@@ -74,6 +74,10 @@ class TcpSession final : public TlsSession {
         break;
       }
       touch();
+      if (!record_bytes(audit::Direction::client_to_asset, upstream_buffer_.data(), n)) {
+        set_reason("recording failed");
+        break;
+      }
       auto [write_error, written] = co_await asio::async_write(upstream_, asio::buffer(upstream_buffer_, n), kUseTuple);
       if (write_error) {
         set_reason("upstream error: " + write_error.message());
@@ -98,6 +102,10 @@ class TcpSession final : public TlsSession {
         break;
       }
       touch();
+      if (!record_bytes(audit::Direction::asset_to_client, downstream_buffer_.data(), n)) {
+        set_reason("recording failed");
+        break;
+      }
       auto [write_error, written] = co_await asio::async_write(client_, asio::buffer(downstream_buffer_, n), kUseTuple);
       if (write_error) {
         set_reason("client error: " + write_error.message());
@@ -111,6 +119,13 @@ class TcpSession final : public TlsSession {
     client_.next_layer().cancel(ignored);
     downstream_done_ = true;
     downstream_done_timer_.cancel();
+  }
+
+  // An opaque tunnel: its bytes are recorded as they pass, both ways, without waiting
+  // for the disk (nothing in them can be told to be a write).
+  bool record_bytes(audit::Direction direction, const char* data, std::size_t size) {
+    return record(direction, audit::RecordedDecision::none, {}, {},
+                  {reinterpret_cast<const std::uint8_t*>(data), size});
   }
 
   tcp::socket upstream_;

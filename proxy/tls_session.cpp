@@ -6,6 +6,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "proxy/net_text.hpp"
@@ -19,6 +20,10 @@ namespace ssl = boost::asio::ssl;
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 // How long we wait for the client's close_notify after sending ours.
 constexpr auto kShutdownGrace = std::chrono::seconds(1);
+// Reads are recorded asynchronously: buffered records reach the writer at least this
+// often, or sooner when the buffer passes kRecordingFlushBytes.
+constexpr auto kRecordingFlushInterval = std::chrono::milliseconds(250);
+constexpr std::size_t kRecordingFlushBytes = 64 * 1024;
 
 }  // namespace
 
@@ -30,7 +35,8 @@ TlsSession::TlsSession(asio::ip::tcp::socket client, std::size_t listener_index,
       state_(state),
       client_(std::move(client), *snapshot_->tls),
       registry_(registry),
-      timer_(client_.get_executor()) {
+      timer_(client_.get_executor()),
+      recording_timer_(client_.get_executor()) {
   peer_ = remote_text(client_.next_layer());
   registry_.add(this);
 }
@@ -59,8 +65,13 @@ asio::awaitable<void> TlsSession::run() {
   if (allowed) {
     opened_at_ = Clock::now();
     opened_ = true;
+    if (recording_) {
+      auto self = shared_from_this();
+      asio::co_spawn(client_.get_executor(), [self] { return self->flush_recording(); }, asio::detached);
+    }
     co_await serve();
     co_await close_client();
+    if (recording_) recording_->close(reason_.empty() ? "closed" : reason_, counters());
     log_close();
   }
   finish();
@@ -93,6 +104,11 @@ asio::awaitable<bool> TlsSession::open() {
   }
   rule_ = result.decision.rule;
   grants_ = std::move(result.grants);
+  if (!start_recording(mfa)) {
+    log_denied("recording", "recording unavailable: the gateway refuses sessions it cannot record");
+    co_await close_client();
+    co_return false;
+  }
   co_return true;
 }
 
@@ -112,6 +128,64 @@ std::string_view TlsSession::admission_refusal() {
     }
   }
   return {};
+}
+
+bool TlsSession::start_recording(authz::Mfa mfa) {
+  if (!state_.recorder) return true;  // recordings.enabled false: measurements only
+  audit::Header header;
+  header.session_id = session_id_;
+  header.gateway_id = snapshot_->config.gateway.id;
+  header.user = identity_.user;
+  header.device = identity_.device;
+  header.role = identity_.role;
+  header.asset = asset_.name;
+  header.protocol = listener_.protocol == config::Protocol::modbus ? "modbus" : "tcp";
+  header.listener = listener_.name;
+  std::string asset_address = asset_.address.to_string();
+  header.client_address = peer_;
+  header.asset_address = asset_address;
+  header.start_wall_us = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  header.policy_version = snapshot_->config.version;
+  recording_ = state_.recorder->open(header);
+  if (!recording_) return false;
+  if (!identity_.key.empty()) {
+    std::string note = "authorized by FIDO2 key " + identity_.key;
+    if (mfa == authz::Mfa::per_session) note += " with per-session assertion " + identity_.assertion;
+    recording_->note(note);
+  }
+  return true;
+}
+
+bool TlsSession::record(audit::Direction direction, audit::RecordedDecision decision, std::string_view rule,
+                        std::string_view summary, std::span<const std::uint8_t> payload) {
+  if (!recording_) return !state_.recorder;
+  bool ok = recording_->data(direction, decision, rule, summary, payload);
+  if (recording_->buffered() >= kRecordingFlushBytes) recording_->flush(counters());
+  return ok;
+}
+
+void TlsSession::record_durably(std::function<void(bool)> done) {
+  if (!recording_) {
+    done(!state_.recorder);
+    return;
+  }
+  // The writer thread reports; the answer is handled on this session's thread.
+  auto self = shared_from_this();
+  recording_->flush_durable(counters(), [self, done = std::move(done)](bool ok) mutable {
+    asio::post(self->client_.get_executor(), [done = std::move(done), ok] { done(ok); });
+  });
+}
+
+asio::awaitable<void> TlsSession::flush_recording() {
+  auto self = shared_from_this();
+  // Ends once the recording is closed (or the recorder failed): healthy() turns false.
+  // finish() cancels the timer, so a closed session frees its slot at once.
+  while (phase_ != Phase::done && recording_->healthy()) {
+    recording_timer_.expires_after(kRecordingFlushInterval);
+    co_await recording_timer_.async_wait(kUseTuple);
+    if (phase_ != Phase::done && recording_->healthy()) recording_->flush(counters());
+  }
 }
 
 void TlsSession::log_denied(std::string_view rule, std::string_view reason) {
@@ -200,6 +274,7 @@ void TlsSession::finish() {
   phase_ = Phase::done;
   close_sockets();
   timer_.cancel();
+  recording_timer_.cancel();
 }
 
 void TlsSession::release_unauthenticated() {

@@ -13,6 +13,7 @@
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -48,6 +49,16 @@ class TlsSession : public std::enable_shared_from_this<TlsSession>, public Termi
   virtual void close_upstream() = 0;
   // Protocol-specific fields for session_close (e.g. request counts).
   virtual std::size_t close_fields(std::span<LogField> out) const { (void)out; return 0; }
+  // What the session index shows for this session; protocols add their request counts.
+  virtual audit::SessionCounters counters() const { return {bytes_in_, bytes_out_, 0, 0, 0}; }
+
+  // Appends to the session's recording (audit/recorder.hpp) and hands a full buffer to the
+  // writer. Returns false when recording has failed; then nothing more may be forwarded
+  // that must be recorded first. Without recordings (measurements only) always true.
+  bool record(audit::Direction direction, audit::RecordedDecision decision, std::string_view rule,
+              std::string_view summary, std::span<const std::uint8_t> payload);
+  // As record(), then `done(ok)` on this session's thread once the record is durable.
+  void record_durably(std::function<void(bool)> done);
 
   void log_open(std::string_view upstream);
   void set_phase(Phase phase, Clock::duration timeout);
@@ -69,6 +80,7 @@ class TlsSession : public std::enable_shared_from_this<TlsSession>, public Termi
   std::string reason_;
   std::string_view rule_;
   authz::SessionGrants grants_;
+  std::unique_ptr<audit::SessionRecording> recording_;
   std::uint64_t bytes_in_ = 0;   // client -> asset
   std::uint64_t bytes_out_ = 0;  // asset -> client
 
@@ -76,6 +88,9 @@ class TlsSession : public std::enable_shared_from_this<TlsSession>, public Termi
   boost::asio::awaitable<void> run();
   boost::asio::awaitable<bool> open();
   boost::asio::awaitable<void> watchdog();
+  // Hands buffered records to the recorder a few times a second (and seals on schedule).
+  boost::asio::awaitable<void> flush_recording();
+  bool start_recording(authz::Mfa mfa);
   Clock::time_point current_deadline() const;
   void on_deadline();
   void finish();
@@ -88,6 +103,7 @@ class TlsSession : public std::enable_shared_from_this<TlsSession>, public Termi
 
   SessionRegistry& registry_;
   boost::asio::steady_timer timer_;
+  boost::asio::steady_timer recording_timer_;
   Phase phase_ = Phase::handshake;
   Clock::time_point deadline_{};
   Clock::time_point last_activity_{};

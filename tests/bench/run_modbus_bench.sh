@@ -3,21 +3,22 @@
 #   direct   plain TCP straight to plc_sim
 #   haproxy  HAProxy 2.6, mode tcp, TLS 1.3 terminated with client certificates (verify required)
 #   nginx    nginx 1.22 stream {}, TLS 1.3, ssl_verify_client on
-#   conduit  build/proxy/conduit, Modbus listener, TLS 1.3 with a device certificate
+#   conduit  build/proxy/conduit, Modbus listener, TLS 1.3 with a device certificate,
+#            every session recorded (audit/recorder.hpp)
+#   conduit-norec  the same with recordings.enabled false: the cost of recording, same run
 # at 1 and 64 connections, then prints a table and the Conduit ratios. Everything runs on
 # 127.0.0.1 on free ports; every process started here is stopped on exit. Figures are printed,
 # never asserted (see tests/bench/README.md).
 #
 # usage: tests/bench/run_modbus_bench.sh [--quick] [--build-dir DIR] [--duration S] [--warmup S]
-#                                        [--connections "1 64"] [--targets "direct haproxy nginx conduit"]
+#                                        [--connections "1 64"] [--targets "direct haproxy nginx conduit conduit-norec"]
 #                                        [--client-threads N] [--proxy-threads N] [--repeat N] [--keep]
 # --repeat N runs every (target, connections) pair N times, round-robin, and reports medians.
 # environment:
 #   PLC_SIM, MODBUS_BENCH, CONDUIT   binaries (default: BUILD/tests/support/plc_sim,
 #                                    BUILD/tests/bench/modbus_bench, BUILD/proxy/conduit)
 #   CONDUIT_BENCH_EXTRA_CONFIG       JSON object deep-merged into Conduit's config (objects merge,
-#                                    everything else replaces), e.g. '{"assets":[...]}' or a
-#                                    future '{"recording":{"mode":"off"}}'
+#                                    everything else replaces), e.g. '{"assets":[...]}'
 #   CONDUIT_BENCH_EXTRA_ARGS         extra arguments for `conduit serve`
 #   CONDUIT_BENCH_LABEL              name of the Conduit row (default "conduit")
 set -euo pipefail
@@ -28,7 +29,7 @@ build_dir="$repo/build"
 duration=5
 warmup=1
 connections_list="1 64"
-targets="direct haproxy nginx conduit"
+targets="direct haproxy nginx conduit conduit-norec"
 client_threads=1
 proxy_threads=2
 keep=0
@@ -230,18 +231,22 @@ EOF
 }
 
 # ---------------------------------------------------------------- Conduit
+# start_conduit LABEL [EXTRA_CONFIG_JSON]
 start_conduit() {
-  local config="$work/conduit.json" errlog="$work/conduit.log" pid i port=""
-  "$python" - "$config" "$plc_port" <<'EOF' || return 1
+  local label=$1 more=${2:-}
+  local config="$work/$label.json" errlog="$work/$label.log" data="$work/$label-data" pid i port=""
+  mkdir -p "$data"
+  cp -r "$work/conduit/pki" "$data/"
+  "$python" - "$config" "$plc_port" "$more" <<'EOF' || return 1
 import json, os, sys
-path, plc_port = sys.argv[1], sys.argv[2]
+path, plc_port, more = sys.argv[1], sys.argv[2], sys.argv[3]
 config = {
     "gateway": {"id": "bench"},
     "limits": {"max_sessions": 4096, "max_unauthenticated": 256},
     "listeners": [{"name": "plc", "bind": "127.0.0.1:0", "asset": "plc", "protocol": "modbus"}],
     "assets": [{"name": "plc", "kind": "modbus", "address": f"127.0.0.1:{plc_port}",
                 "modbus": {"max_connections": 8, "max_in_flight": 16, "request_timeout_ms": 2000}}],
-    "grants": [{"id": "bench", "users": ["bench"], "devices": ["bench-1"], "assets": ["plc"],
+    "grants": [{"id": "bench", "users": ["bench"], "devices": ["bench-1"], "assets": ["plc"], "mfa": "none",
                 "modbus": {"read": {"holding_registers": ["0-9999"]}}}],
 }
 def merge(base, extra):
@@ -253,6 +258,8 @@ def merge(base, extra):
 extra = os.environ.get("CONDUIT_BENCH_EXTRA_CONFIG", "").strip()
 if extra:
     merge(config, json.loads(extra))
+if more:
+    merge(config, json.loads(more))
 with open(path, "w") as f:
     json.dump(config, f, indent=2)
 EOF
@@ -283,19 +290,23 @@ EOF
     tail -n 20 "$errlog" >&2
     return 1
   fi
-  port_of[$conduit_label]=$port
-  tls_of[$conduit_label]=1
-  log "$conduit_label on 127.0.0.1:$port"
+  port_of[$label]=$port
+  tls_of[$label]=1
+  log "$label on 127.0.0.1:$port"
 }
 
 run_targets=()
 for target in $targets; do
   case "$target" in
     direct) run_targets+=(direct) ;;
+    conduit-norec)
+      if [[ $pki_ok -ne 1 ]]; then skipped[$target]="no PKI"; continue; fi
+      if start_conduit conduit-norec '{"recordings": {"enabled": false}}'; then run_targets+=(conduit-norec)
+      else skipped[$target]="Modbus listener not working"; fi ;;
     haproxy|nginx|conduit)
       if [[ $pki_ok -ne 1 ]]; then skipped[$target]="no PKI"; continue; fi
       if [[ $target == conduit ]]; then
-        if start_conduit; then run_targets+=("$conduit_label"); else skipped[$conduit_label]="Modbus listener not working"; fi
+        if start_conduit "$conduit_label"; then run_targets+=("$conduit_label"); else skipped[$conduit_label]="Modbus listener not working"; fi
       elif "start_$target"; then
         run_targets+=("$target")
       else
@@ -352,11 +363,11 @@ done
 echo
 echo "Modbus FC 3 (10 registers), closed loop; warm-up ${warmup} s, ${duration} s per run, median of $repeat round(s);"
 echo "client threads $client_threads, proxy threads $proxy_threads; errors summed over rounds"
-printf '%-10s %6s %12s %9s %9s %7s\n' target conns "req/s" p50_us p99_us errors
+printf '%-14s %6s %12s %9s %9s %7s\n' target conns "req/s" p50_us p99_us errors
 for conns in $connections_list; do
   for target in "${run_targets[@]}"; do
     [[ -n ${rps[$target,$conns]:-} ]] || continue
-    printf '%-10s %6s %12s %9s %9s %7s\n' "$target" "$conns" "${rps[$target,$conns]}" \
+    printf '%-14s %6s %12s %9s %9s %7s\n' "$target" "$conns" "${rps[$target,$conns]}" \
       "${p50[$target,$conns]}" "${p99[$target,$conns]}" "${errors[$target,$conns]}"
   done
 done
@@ -376,4 +387,6 @@ ratio "$c/nginx p50 latency @1" "${p50[$c,1]:-}" "${p50[nginx,1]:-}"
 ratio "$c/direct throughput @1" "${rps[$c,1]:-}" "${rps[direct,1]:-}"
 ratio "$c/direct throughput @64" "${rps[$c,64]:-}" "${rps[direct,64]:-}"
 ratio "$c/direct p50 latency @1" "${p50[$c,1]:-}" "${p50[direct,1]:-}"
+ratio "$c/conduit-norec throughput @1 (recording)" "${rps[$c,1]:-}" "${rps[conduit-norec,1]:-}"
+ratio "$c/conduit-norec throughput @64 (recording)" "${rps[$c,64]:-}" "${rps[conduit-norec,64]:-}"
 for target in "${!skipped[@]}"; do echo "SKIPPED $target: ${skipped[$target]}"; done

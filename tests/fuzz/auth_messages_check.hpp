@@ -100,7 +100,7 @@ inline bool within_limits(const CertificateRequest& m) {
          bytes_ok(m.assertion.authenticator_data) && bytes_ok(m.assertion.signature) && text_ok(m.csr_pem);
 }
 inline bool within_limits(const CertificateReply& m) {
-  // Role names are not capped per item by the decoder (only the list is); see the README.
+  // Role names are not capped per item by decode_certificate_reply (only the list is).
   return text_ok(m.issued.certificate_pem) && text_ok(m.ca_pem) && text_ok(m.issued.user) &&
          m.issued.roles.size() <= kMaxList && text_ok(m.issued.key_id) && text_ok(m.issued.assertion_id);
 }

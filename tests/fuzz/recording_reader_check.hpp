@@ -12,18 +12,25 @@
 //    walk: ok means nothing bad was named and every record was read; sealed <= total;
 //    a named first bad record is one the walk reached;
 //  - cutting the last byte off a recording that verified without a torn tail gives a torn
-//    tail, never tampering.
+//    tail, never tampering;
+//  - the exporters (export_pcap, export_jsonl) succeed exactly when the reader read a
+//    header and stopped at the end or at a torn tail; the replay formatter formats every
+//    record the reader returned (Modbus payloads go through the codec's decoders).
 // ASan/UBSan watch for over-reads on the way.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <variant>
 #include <vector>
 
+#include "audit/export_jsonl.hpp"
+#include "audit/export_pcap.hpp"
 #include "audit/recording.hpp"
+#include "audit/replay.hpp"
 
 namespace conduit::fuzz {
 
@@ -71,9 +78,16 @@ inline bool check_recording_reader(std::span<const std::uint8_t> input) {
   std::uint64_t count = 0;
   std::size_t expected_offset = kPreambleSize;
   ReadResult r;
+  Header header;
+  std::optional<std::uint64_t> first_monotonic;
+  ReplayOptions show_all;
+  show_all.show_seals = true;
   for (;;) {
     r = reader.next(record);
     if (r.status != ReadStatus::ok) break;
+    if (count == 0) header = std::get<Header>(record.body);
+    if (!first_monotonic) first_monotonic = record_monotonic_us(record);
+    if (!format_record(record, header, first_monotonic.value_or(0), show_all)) return false;
     if (record.index != count || r.record_index != count || record.offset != expected_offset) return false;
     if (record.frame.size() < kFrameOverhead + 1 || record.frame.data() != input.data() + record.offset) return false;
     if (record.offset + record.frame.size() > input.size()) return false;
@@ -104,6 +118,9 @@ inline bool check_recording_reader(std::span<const std::uint8_t> input) {
     if (v.ok || *v.first_bad_record > count) return false;
   }
   if (v.torn_tail && v.first_bad_record) return false;
+
+  const bool exportable = count > 0 && (r.status == ReadStatus::end || r.status == ReadStatus::torn);
+  if (export_pcap(input).has_value() != exportable || export_jsonl(input).has_value() != exportable) return false;
 
   if (v.ok && !v.torn_tail && !input.empty()) {
     const VerifyResult cut = verify_recording(input.first(input.size() - 1), fixture_key());

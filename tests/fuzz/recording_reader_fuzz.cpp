@@ -6,7 +6,8 @@
 //
 //   clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 //     -I. tests/fuzz/recording_reader_fuzz.cpp audit/recording.cpp audit/audit_key.cpp \
-//     -lcrypto -o /tmp/recording_reader_fuzz
+//     audit/export_error.cpp audit/export_pcap.cpp audit/export_jsonl.cpp audit/replay.cpp \
+//     audit/replay_modbus.cpp protocols/modbus/codec.cpp -lcrypto -o /tmp/recording_reader_fuzz
 //   mkdir -p /tmp/recording-corpus
 //   /tmp/recording_reader_fuzz -max_total_time=600 -max_len=4096 -print_final_stats=1 \
 //     -artifact_prefix=/tmp/ /tmp/recording-corpus tests/fuzz/corpus/recording_reader

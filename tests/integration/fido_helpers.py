@@ -16,7 +16,6 @@ import json
 import os
 import queue
 import shutil
-import ssl
 import struct
 import subprocess
 import threading

@@ -41,6 +41,8 @@ Header seed_header() {
   h.asset = "plc-line-3";
   h.protocol = "modbus";
   h.listener = "modbus-502";
+  h.client_address = "10.20.0.7:50312";
+  h.asset_address = "10.30.0.5:502";
   h.start_wall_us = 1'763'000'000'000'000;
   h.policy_version = "policy-2026-11-01#4";
   return h;

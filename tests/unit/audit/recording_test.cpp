@@ -41,6 +41,8 @@ Header make_header(std::string_view session_id) {
   h.asset = "plc-line-3";
   h.protocol = "modbus";
   h.listener = "modbus-502";
+  h.client_address = "10.20.0.7:50312";
+  h.asset_address = "[fd00:3::10]:502";
   h.start_wall_us = 1'763'000'000'123'456;
   h.policy_version = "sha256:0c1f#12";
   return h;
@@ -173,6 +175,70 @@ TEST_CASE("an event record is framed little-endian as FORMAT.md shows", "[audit]
   CHECK(out[29] == (crc >> 24));
 }
 
+TEST_CASE("a header record is framed with its fields in FORMAT.md order", "[audit][recording]") {
+  Header h;
+  h.session_id = "s";
+  h.gateway_id = "g";
+  h.user = "u";
+  h.device = "d";
+  h.role = "r";
+  h.asset = "a";
+  h.protocol = "p";
+  h.listener = "l";
+  h.client_address = "c:1";
+  h.asset_address = "[::1]:2";
+  h.start_wall_us = 0x0102030405060708;
+  h.policy_version = "v";
+  Bytes out;
+  REQUIRE(encode_header(out, h));
+  const Bytes expected_prefix = {
+      0x32, 0x00, 0x00, 0x00,                          // length of type + body: 50
+      0x01,                                            // type: header
+      0x01, 0x00, 's',                                 // session_id
+      0x01, 0x00, 'g',                                 // gateway_id
+      0x01, 0x00, 'u',                                 // user
+      0x01, 0x00, 'd',                                 // device
+      0x01, 0x00, 'r',                                 // role
+      0x01, 0x00, 'a',                                 // asset
+      0x01, 0x00, 'p',                                 // protocol
+      0x01, 0x00, 'l',                                 // listener
+      0x03, 0x00, 'c', ':', '1',                       // client_address
+      0x07, 0x00, '[', ':', ':', '1', ']', ':', '2',   // asset_address
+      0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,  // start_wall_us
+      0x01, 0x00, 'v',                                 // policy_version
+  };
+  REQUIRE(out.size() == expected_prefix.size() + 4);
+  CHECK(std::equal(expected_prefix.begin(), expected_prefix.end(), out.begin()));
+}
+
+TEST_CASE("a header with empty addresses and one with every field at its cap read back", "[audit][recording]") {
+  const std::string longest(kMaxText, 'x');
+  Header full;
+  for (std::string_view* field : {&full.session_id, &full.gateway_id, &full.user, &full.device, &full.role,
+                                  &full.asset, &full.protocol, &full.listener, &full.client_address,
+                                  &full.asset_address, &full.policy_version}) {
+    *field = longest;
+  }
+  Header bare = make_header("s-bare");
+  bare.client_address = {};
+  bare.asset_address = {};
+  for (const Header& want : {bare, full}) {
+    auto w = RecordingWriter::start(want).value();
+    Bytes bytes;
+    w.drain_into(bytes);
+    RecordingReader reader(bytes);
+    Record r;
+    REQUIRE(reader.next(r).status == ReadStatus::ok);
+    const Header& got = std::get<Header>(r.body);
+    CHECK(got.session_id == want.session_id);
+    CHECK(got.listener == want.listener);
+    CHECK(got.client_address == want.client_address);
+    CHECK(got.asset_address == want.asset_address);
+    CHECK(got.policy_version == want.policy_version);
+    CHECK(reader.next(r).status == ReadStatus::end);
+  }
+}
+
 TEST_CASE("the file starts with the magic, version 1 and zero flags", "[audit][recording]") {
   const Built b = build("s-1", 0, 1, false);
   REQUIRE(b.bytes.size() > kPreambleSize);
@@ -200,6 +266,8 @@ TEST_CASE("a header, 1000 data records and their seals read back field for field
   CHECK(h.asset == want.asset);
   CHECK(h.protocol == want.protocol);
   CHECK(h.listener == want.listener);
+  CHECK(h.client_address == want.client_address);
+  CHECK(h.asset_address == want.asset_address);
   CHECK(h.start_wall_us == want.start_wall_us);
   CHECK(h.policy_version == want.policy_version);
 
@@ -590,6 +658,9 @@ TEST_CASE("the writer refuses bad input and appends nothing", "[audit][recording
   const std::string long_user(kMaxText + 1, 'u');
   Header h = make_header("s-w");
   h.user = long_user;
+  CHECK(RecordingWriter::start(h).error() == Error::field_too_long);
+  h = make_header("s-w");
+  h.asset_address = long_user;
   CHECK(RecordingWriter::start(h).error() == Error::field_too_long);
 
   auto w = RecordingWriter::start(make_header("s-w")).value();
