@@ -269,7 +269,7 @@ std::unique_ptr<audit::Recorder> start_recorder(const config::Config& config) {
   if (config.recordings.max_total_bytes > 0) options.retention.max_total_bytes = config.recordings.max_total_bytes;
   options.on_failure = [](const std::string& what) {
     log_event(LogLevel::error, "recording_failed",
-              {{"error", what}, {"hint", "new sessions and Modbus writes are refused until the gateway restarts"}});
+              {{"error", what}, {"hint", "new sessions are refused and nothing more is forwarded until the gateway restarts"}});
   };
   options.on_recovered = [](const std::string& id, const std::string& detail) {
     log_event(LogLevel::warn, "recording_recovered", {{"session", id}, {"detail", detail}});

@@ -331,9 +331,9 @@ class Gateway:
 
     Construct, write_config(...), start(); wait_for(...) events; stop() or close()."""
 
-    def __init__(self):
+    def __init__(self, parent="/tmp"):
         # Not pytest's tmp_path: the run_as test needs a dir that "nobody" can traverse.
-        self.data_dir = Path(tempfile.mkdtemp(prefix="conduit-it-", dir="/tmp"))
+        self.data_dir = Path(tempfile.mkdtemp(prefix="conduit-it-", dir=parent))
         self.pki = self.data_dir / "pki"
         self.clients = self.data_dir / "clients"
         self.clients.mkdir()

@@ -5,6 +5,7 @@ received."""
 
 import json
 import os
+import queue
 import signal
 import socket
 import struct
@@ -279,3 +280,35 @@ def test_after_sigkill_under_write_load_every_write_the_plc_got_is_recorded(site
                     recorded.add((address, value))
     assert received <= recorded, sorted(received - recorded)[:10]
     assert set(acknowledged) <= received
+
+
+def test_replay_follow_prints_a_live_session_as_it_happens_and_ends_with_it(site):
+    gw, _, cert, key = site
+    tls = h.tls_connect(gw.address(LISTENER), gw.client_context(cert, key))
+    exchange(tls, 1, m.read_registers_pdu(3, 0, 1))
+    session = gw.wait_for("session_open", user="alice")["session"]
+    follow = subprocess.Popen([h.CONDUIT_BIN, "replay", session, "--follow", "--data-dir", str(gw.data_dir)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    lines = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in follow.stdout], daemon=True).start()
+
+    def next_matching(text):
+        deadline = time.monotonic() + h.TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if text in line:
+                return line
+        raise AssertionError(f"replay --follow printed no line with {text!r}")
+
+    try:
+        next_matching("read holding_registers 0+1")
+        exchange(tls, 2, write_pdu(12, 4321))  # while the replay is following
+        assert "4321" in next_matching("fc 6 write holding_registers 12")
+        h.close_tls(tls)
+        next_matching("closed: client closed")
+        assert follow.wait(timeout=h.TIMEOUT) == 0
+    finally:
+        h.stop_process(follow)
