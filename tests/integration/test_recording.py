@@ -4,10 +4,8 @@ tshark decodes as Modbus/TCP, and a SIGKILL under write load that loses no write
 received."""
 
 import json
-import os
 import queue
 import signal
-import socket
 import struct
 import subprocess
 import threading
