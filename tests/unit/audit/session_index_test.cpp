@@ -1,4 +1,5 @@
 #include "audit/session_index.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 #include <sys/stat.h>
 
@@ -17,23 +18,9 @@ namespace {
 namespace fs = std::filesystem;
 using namespace conduit::audit;
 
-class TempDir {
- public:
-  TempDir() {
-    std::random_device random;
-    path_ = fs::temp_directory_path() / ("conduit-index-test-" + std::to_string(random()) + std::to_string(random()));
-    fs::create_directories(path_ / "recordings");
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  fs::path db() const { return path_ / "recordings" / "index.db"; }
-
- private:
-  fs::path path_;
+struct TempDir : conduit::test::TempDir {
+  TempDir() : conduit::test::TempDir("conduit-index-test-") { fs::create_directories(path() / "recordings"); }
+  fs::path db() const { return path() / "recordings" / "index.db"; }
 };
 
 // The file as another program (the sqlite3 shell, a newer conduit) sees it.

@@ -26,6 +26,7 @@
 #include "mfa/client_data.hpp"
 #include "mfa/key_request.hpp"
 #include "mfa/openssl_util.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 namespace {
 
@@ -47,23 +48,8 @@ const std::string kBobId = "\x00\xb0\x62-key"s;
 const std::string kAaguid = "\x6d\x44\xba\x9b\xf6\xec\x2e\x49\xb9\x30\x0c\x8f\xe9\x20\xcb\x73"s;
 const std::string kSerial = "5a0c1e7f3b2d4c6e8f9a0b1c2d3e4f50";
 
-class TempDir {
- public:
-  TempDir() {
-    std::random_device random;
-    path_ = fs::temp_directory_path() / ("conduit-auth-test-" + std::to_string(random()) + std::to_string(random()));
-    fs::create_directory(path_);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+struct TempDir : conduit::test::TempDir {
+  TempDir() : conduit::test::TempDir("conduit-auth-test-") {}
 };
 
 std::string sha256(std::string_view text) {

@@ -13,30 +13,15 @@
 
 #include "mfa/openssl_util.hpp"
 #include "mfa/site_ca.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 using namespace conduit::mfa;
 
-class TempDir {
- public:
-  TempDir() {
-    std::random_device random;
-    path_ = fs::temp_directory_path() /
-            ("conduit-identity-test-" + std::to_string(random()) + std::to_string(random()));
-    fs::create_directory(path_);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+struct TempDir : conduit::test::TempDir {
+  TempDir() : conduit::test::TempDir("conduit-identity-test-") {}
 };
 
 void add_general_name(GENERAL_NAMES* names, int type, std::string_view value) {

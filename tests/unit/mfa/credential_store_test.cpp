@@ -1,4 +1,5 @@
 #include "mfa/credential_store.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,24 +21,9 @@ namespace fs = std::filesystem;
 using namespace conduit::mfa;
 using namespace std::string_literals;
 
-class TempDir {
- public:
-  TempDir() {
-    std::random_device random;
-    path_ = fs::temp_directory_path() / ("conduit-store-test-" + std::to_string(random()) + std::to_string(random()));
-    fs::create_directory(path_);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  fs::path db() const { return path_ / "credentials.db"; }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+struct TempDir : conduit::test::TempDir {
+  TempDir() : conduit::test::TempDir("conduit-store-test-") {}
+  fs::path db() const { return path() / "credentials.db"; }
 };
 
 // The file as another program sees it, through SQLite itself.

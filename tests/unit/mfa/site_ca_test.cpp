@@ -19,6 +19,7 @@
 
 #include "mfa/certificate_identity.hpp"
 #include "mfa/openssl_util.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 namespace {
 
@@ -55,24 +56,8 @@ Spec with_validity(Spec spec, days validity) {
   return spec;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::random_device random;
-    path_ = fs::temp_directory_path() /
-            ("conduit-pki-test-" + std::to_string(random()) + std::to_string(random()));
-    fs::create_directory(path_);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+struct TempDir : conduit::test::TempDir {
+  TempDir() : conduit::test::TempDir("conduit-pki-test-") {}
 };
 
 // Sets the process umask for one test and puts the old one back.

@@ -29,6 +29,7 @@
 
 #include "mfa/fido_unix_transport.hpp"
 #include "mfa/openssl_util.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 namespace {
 
@@ -49,24 +50,8 @@ void init_libfido2() {
   (void)done;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::random_device random;
-    path_ = fs::temp_directory_path() /
-            ("conduit-softfido-test-" + std::to_string(random()) + std::to_string(random()));
-    fs::create_directory(path_);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+struct TempDir : conduit::test::TempDir {
+  TempDir() : conduit::test::TempDir("conduit-softfido-test-") {}
 };
 
 sf::SoftAuthenticatorOptions options_in(const TempDir& dir) {
