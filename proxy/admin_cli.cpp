@@ -4,6 +4,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -99,6 +100,9 @@ json ask_gateway(const AdminOptions& options, const json& request) {
     throw Failure("cannot reach the gateway's admin socket " + path.string() + ": " + std::strerror(err) +
                   " (is `conduit serve` running? this needs root)");
   }
+  // A gateway that accepts and never answers must not hang an admin's shell.
+  timeval timeout{30, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   std::string line = request.dump() + "\n";
   bool sent = ::send(fd, line.data(), line.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(line.size());
   std::string reply;

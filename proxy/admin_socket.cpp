@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "proxy/event_log.hpp"
@@ -118,10 +119,12 @@ asio::awaitable<void> serve_admin_connection(asio::local::stream_protocol::socke
     log_event(LogLevel::warn, "admin_refused", {{"uid", static_cast<std::int64_t>(peer.uid)}, {"pid", peer.pid}});
     co_return;
   }
+  // As in auth_server.cpp: `live` keeps a late deadline handler off a finished connection.
+  auto live = std::make_shared<bool>(true);
   asio::steady_timer deadline(socket.get_executor());
   deadline.expires_after(std::chrono::seconds(10));
-  deadline.async_wait([&socket](boost::system::error_code ec) {
-    if (!ec) socket.close(ec);
+  deadline.async_wait([&socket, live](boost::system::error_code ec) {
+    if (!ec && *live) socket.close(ec);
   });
   asio::streambuf buffer(kMaxRequest);
   auto [read_error, length] = co_await asio::async_read_until(socket, buffer, '\n', kUseTuple);
@@ -134,6 +137,7 @@ asio::awaitable<void> serve_admin_connection(asio::local::stream_protocol::socke
   }
   std::string text = reply.dump() + "\n";
   co_await asio::async_write(socket, asio::buffer(text), kUseTuple);
+  *live = false;
   deadline.cancel();
 }
 

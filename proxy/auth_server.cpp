@@ -16,6 +16,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <chrono>
+#include <memory>
 
 #include "mfa/auth_messages.hpp"
 #include "mfa/certificate_identity.hpp"
@@ -141,16 +142,26 @@ asio::awaitable<void> serve_auth_connection(asio::ip::tcp::socket socket, asio::
   Context context{state, {}, remote_text(socket)};
   asio::ssl::stream<asio::ip::tcp::socket> stream(std::move(socket), tls);
   // One deadline for the whole exchange; closing the socket aborts whatever is pending.
+  // `live` guards against a deadline that fired just as the exchange ended: its handler
+  // may still be queued after this frame is gone (one thread, so a plain flag suffices).
+  auto live = std::make_shared<bool>(true);
   asio::steady_timer deadline(stream.get_executor());
   deadline.expires_after(kRequestTimeout);
-  deadline.async_wait([&stream](boost::system::error_code ec) {
-    if (!ec) stream.next_layer().close(ec);
+  deadline.async_wait([&stream, live](boost::system::error_code ec) {
+    if (!ec && *live) stream.next_layer().close(ec);
   });
+  struct EndOfExchange {
+    std::shared_ptr<bool> live;
+    asio::steady_timer& deadline;
+    ~EndOfExchange() {
+      *live = false;
+      deadline.cancel();
+    }
+  } end_of_exchange{live, deadline};
 
   auto [handshake_error] = co_await stream.async_handshake(asio::ssl::stream_base::server, kUseTuple);
   if (handshake_error) {
     log_event(LogLevel::warn, "auth_tls_failed", {{"peer", context.peer_address}, {"reason", handshake_error.message()}});
-    deadline.cancel();
     co_return;
   }
   auto identity = mfa::identity_from_certificate(SSL_get0_peer_certificate(stream.native_handle()));
@@ -172,7 +183,6 @@ asio::awaitable<void> serve_auth_connection(asio::ip::tcp::socket socket, asio::
   auto [write_error, written] = co_await http::async_write(stream, response, kUseTuple);
   (void)written;
   if (!write_error) co_await stream.async_shutdown(kUseTuple);
-  deadline.cancel();
 }
 
 }  // namespace conduit::proxy
