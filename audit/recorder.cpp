@@ -150,12 +150,16 @@ void SessionRecording::flush_durable(const SessionCounters& counters, std::funct
   hand_over(counters, std::move(done), false);
 }
 
-void SessionRecording::close(std::string_view reason, const SessionCounters& counters) {
-  if (closed_) return;
+void SessionRecording::close(std::string_view reason, const SessionCounters& counters,
+                             std::function<void(bool)> done) {
+  if (closed_) {
+    if (done) done(false);
+    return;
+  }
   EventRecord event{static_cast<std::uint64_t>(wall_us()), monotonic_us(), EventKind::close, reason.substr(0, kMaxText)};
   (void)writer_.append_event(event);
   close_reason_ = std::string(reason);
-  hand_over(counters, nullptr, true);
+  hand_over(counters, std::move(done), true);
   closed_ = true;
 }
 
@@ -304,7 +308,6 @@ void Recorder::write_group(std::vector<Batch>& group) {
   bool ok = healthy();
   auto now = Clock::now();
   for (Batch& batch : group) {
-    if (batch.done) batch.done(ok);
     RecordingFile& file = *batch.file;
     if (file.fd < 0) continue;
     if (ok && (batch.closing || batch.done || batch.sealed || now - file.last_index_update >= kIndexInterval)) {
@@ -319,6 +322,11 @@ void Recorder::write_group(std::vector<Batch>& group) {
       ::close(file.fd);
       file.fd = -1;
     }
+  }
+  // Last: whoever waits sees the records on disk and the index up to date.
+  ok = ok && healthy();
+  for (Batch& batch : group) {
+    if (batch.done) batch.done(ok);
   }
 }
 

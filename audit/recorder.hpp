@@ -87,8 +87,9 @@ class SessionRecording {
   // Bytes buffered and not yet handed over.
   std::size_t buffered() const { return writer_.pending().size(); }
 
-  // Close event, final seal, flush; the writer closes the file and the index row.
-  void close(std::string_view reason, const SessionCounters& counters);
+  // Close event, final seal, flush; the writer closes the file and the index row, then
+  // calls `done(ok)` (on the writer thread) if given.
+  void close(std::string_view reason, const SessionCounters& counters, std::function<void(bool)> done = {});
 
  private:
   friend class Recorder;

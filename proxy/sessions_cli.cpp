@@ -131,6 +131,29 @@ struct Checked {
   std::string line;
 };
 
+std::string hex(const audit::Digest& digest) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (std::uint8_t byte : digest) {
+    out += kHex[byte >> 4];
+    out += kHex[byte & 0xf];
+  }
+  return out;
+}
+
+// The hash chain after the first `count` records (lower hex), or empty if the file holds
+// fewer complete records.
+std::string chain_after(std::span<const std::uint8_t> bytes, std::uint64_t count) {
+  audit::RecordingReader reader(bytes);
+  audit::Record record;
+  audit::Digest chain{};
+  for (std::uint64_t i = 0; i < count; ++i) {
+    if (reader.next(record).status != audit::ReadStatus::ok) return {};
+    chain = i == 0 ? audit::chain_start(reader.preamble(), record.frame) : audit::chain_next(chain, record.frame);
+  }
+  return hex(chain);
+}
+
 Checked check(const SessionsOptions& options, const audit::AuditKey& key, const audit::SessionRow& row) {
   Checked checked;
   std::vector<std::uint8_t> bytes;
@@ -148,6 +171,13 @@ Checked check(const SessionsOptions& options, const audit::AuditKey& key, const 
     checked.ok = false;
     detail = "the file has " + std::to_string(r.total_records) + " complete records but the index saw " +
              std::to_string(row.progress.total_records) + " committed: records were removed from the end";
+  } else if (r.ok && !row.progress.chain_head.empty() &&
+             chain_after(bytes, row.progress.total_records) != row.progress.chain_head) {
+    // Records after the last seal are chained but not signed; the index's chain head at
+    // its last checkpoint still pins them.
+    checked.ok = false;
+    detail = "records 0.." + std::to_string(row.progress.total_records - 1) +
+             " do not chain to the head the index recorded: they were rewritten";
   }
   std::ostringstream line;
   line << row.start.id << "  ";

@@ -24,6 +24,8 @@ constexpr auto kShutdownGrace = std::chrono::seconds(1);
 // often, or sooner when the buffer passes kRecordingFlushBytes.
 constexpr auto kRecordingFlushInterval = std::chrono::milliseconds(250);
 constexpr std::size_t kRecordingFlushBytes = 64 * 1024;
+// A bound on waiting for the writer at close (a stalled disk must not hold sessions forever).
+constexpr auto kRecordingCloseWait = std::chrono::seconds(10);
 
 }  // namespace
 
@@ -71,7 +73,7 @@ asio::awaitable<void> TlsSession::run() {
     }
     co_await serve();
     co_await close_client();
-    if (recording_) recording_->close(reason_.empty() ? "closed" : reason_, counters());
+    co_await close_recording();
     log_close();
   }
   finish();
@@ -175,6 +177,19 @@ void TlsSession::record_durably(std::function<void(bool)> done) {
   recording_->flush_durable(counters(), [self, done = std::move(done)](bool ok) mutable {
     asio::post(self->client_.get_executor(), [done = std::move(done), ok] { done(ok); });
   });
+}
+
+// session_close is logged once the recording is closed on disk and in the index, so that
+// whoever reads the index after that event finds the session ended.
+asio::awaitable<void> TlsSession::close_recording() {
+  if (!recording_) co_return;
+  auto self = shared_from_this();
+  auto closed = std::make_shared<asio::steady_timer>(client_.get_executor());
+  closed->expires_after(kRecordingCloseWait);
+  recording_->close(reason_.empty() ? "closed" : reason_, counters(), [closed](bool) {
+    asio::post(closed->get_executor(), [closed] { closed->cancel(); });
+  });
+  co_await closed->async_wait(kUseTuple);
 }
 
 asio::awaitable<void> TlsSession::flush_recording() {

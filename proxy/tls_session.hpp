@@ -90,6 +90,7 @@ class TlsSession : public std::enable_shared_from_this<TlsSession>, public Termi
   boost::asio::awaitable<void> watchdog();
   // Hands buffered records to the recorder a few times a second (and seals on schedule).
   boost::asio::awaitable<void> flush_recording();
+  boost::asio::awaitable<void> close_recording();
   bool start_recording(authz::Mfa mfa);
   Clock::time_point current_deadline() const;
   void on_deadline();

@@ -5,31 +5,20 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
 #include "../../fuzz/recording_reader_check.hpp"
-
-#ifndef CONDUIT_FUZZ_CORPUS_DIR
-#error "CONDUIT_FUZZ_CORPUS_DIR must name tests/fuzz/corpus"
-#endif
+#include "tests/unit/corpus.hpp"
 
 namespace {
 
 using namespace conduit::audit;
-using Bytes = std::vector<std::uint8_t>;
+namespace corpus = conduit::test::corpus;
+using corpus::Bytes;
 
-Bytes read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_file(const std::filesystem::path& path, const Bytes& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-}
+// A failed write is not checked here.
+void write_file(const std::filesystem::path& path, const Bytes& bytes) { corpus::write_file(path, bytes); }
 
 Header seed_header() {
   Header h;
@@ -70,34 +59,24 @@ Bytes take(RecordingWriter& w) {
 }  // namespace
 
 TEST_CASE("every file of the recording reader corpus passes the fuzzer's check", "[audit][fuzz]") {
-  const std::filesystem::path dir = std::filesystem::path(CONDUIT_FUZZ_CORPUS_DIR) / "recording_reader";
-  REQUIRE(std::filesystem::is_directory(dir));
-  std::size_t files = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    if (!entry.is_regular_file()) continue;
-    const Bytes bytes = read_file(entry.path());
-    INFO(entry.path().filename().string() << " (" << bytes.size() << " bytes)");
-    CHECK(conduit::fuzz::check_recording_reader(bytes));
-    ++files;
-  }
-  CHECK(files >= 10);
+  CHECK(corpus::replay(corpus::dir("recording_reader"), conduit::fuzz::check_recording_reader) >= 10);
 }
 
 TEST_CASE("the corpus seeds that are whole recordings verify with the fixture key", "[audit][fuzz]") {
-  const std::filesystem::path dir = std::filesystem::path(CONDUIT_FUZZ_CORPUS_DIR) / "recording_reader";
+  const std::filesystem::path dir = corpus::dir("recording_reader");
   const AuditKey& key = conduit::fuzz::recording_detail::fixture_key();
   for (const char* name : {"closed_small.bin", "two_seals.bin", "header_and_seal.bin"}) {
     INFO(name);
-    const VerifyResult v = verify_recording(read_file(dir / name), key);
+    const VerifyResult v = verify_recording(corpus::read_file(dir / name), key);
     CHECK(v.ok);
     CHECK(v.sealed_records == v.total_records);
   }
-  CHECK(verify_recording(read_file(dir / "closed_small.bin"), key).complete());
+  CHECK(verify_recording(corpus::read_file(dir / "closed_small.bin"), key).complete());
 }
 
 // Run explicitly: ./conduit_unit_tests "[.generate_recording_corpus]"
 TEST_CASE("regenerate the recording reader seed corpus", "[.generate_recording_corpus]") {
-  const std::filesystem::path dir = std::filesystem::path(CONDUIT_FUZZ_CORPUS_DIR) / "recording_reader";
+  const std::filesystem::path dir = corpus::dir("recording_reader");
   std::filesystem::create_directories(dir);
   const AuditKey& key = conduit::fuzz::recording_detail::fixture_key();
   const Bytes request = {0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0x01, 0x03, 0x00, 0x00, 0x00, 0x02};

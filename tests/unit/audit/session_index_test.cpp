@@ -1,4 +1,6 @@
 #include "audit/session_index.hpp"
+#include "tests/unit/file_mode.hpp"
+#include "tests/unit/sqlite_file.hpp"
 #include "tests/unit/temp_dir.hpp"
 
 #include <sys/stat.h>
@@ -11,7 +13,6 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
-#include <sqlite3.h>
 
 namespace {
 
@@ -23,47 +24,10 @@ struct TempDir : conduit::test::TempDir {
   fs::path db() const { return path() / "recordings" / "index.db"; }
 };
 
-// The file as another program (the sqlite3 shell, a newer conduit) sees it.
-class RawDb {
- public:
-  explicit RawDb(const fs::path& file) { REQUIRE(sqlite3_open(file.c_str(), &db_) == SQLITE_OK); }
-  RawDb(const RawDb&) = delete;
-  RawDb& operator=(const RawDb&) = delete;
-  ~RawDb() { sqlite3_close(db_); }
-  void exec(const char* sql) {
-    char* message = nullptr;
-    const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &message);
-    INFO(sql << ": " << (message != nullptr ? message : ""));
-    sqlite3_free(message);
-    REQUIRE(rc == SQLITE_OK);
-  }
-  std::string single_text(const char* sql) {
-    sqlite3_stmt* statement = nullptr;
-    REQUIRE(sqlite3_prepare_v2(db_, sql, -1, &statement, nullptr) == SQLITE_OK);
-    REQUIRE(sqlite3_step(statement) == SQLITE_ROW);
-    const auto* text = sqlite3_column_text(statement, 0);
-    std::string value = text != nullptr ? reinterpret_cast<const char*>(text) : "";
-    sqlite3_finalize(statement);
-    return value;
-  }
+using conduit::test::mode_of;
+using conduit::test::SqliteFile;
 
- private:
-  sqlite3* db_ = nullptr;
-};
-
-mode_t mode_of(const fs::path& path) {
-  struct stat info {};
-  REQUIRE(::lstat(path.c_str(), &info) == 0);
-  return info.st_mode & 07777;
-}
-
-SessionIndex open_index(const fs::path& file) {
-  std::string message;
-  auto index = SessionIndex::open(file, &message);
-  INFO(message);
-  REQUIRE(index.has_value());
-  return std::move(*index);
-}
+SessionIndex open_index(const fs::path& file) { return conduit::test::open_or_fail<SessionIndex>(file); }
 
 SessionStart session(const std::string& id, std::int64_t start_us, const std::string& user = "alice",
                      const std::string& device = "laptop-1", const std::string& asset = "plc-1") {
@@ -140,9 +104,9 @@ TEST_CASE("a new index file is created 0600 whatever the umask, in WAL mode, and
   CHECK(mode_of(dir.db()) == 0600);
   REQUIRE(fs::exists(dir.db().string() + "-wal"));
   CHECK(mode_of(dir.db().string() + "-wal") == 0600);
-  RawDb raw(dir.db());
+  SqliteFile raw(dir.db());
   CHECK(raw.single_text("PRAGMA journal_mode") == "wal");
-  CHECK(raw.single_text("PRAGMA user_version") == "1");
+  CHECK(raw.user_version() == 1);
 }
 
 TEST_CASE("an existing index file readable by others is tightened to 0600", "[session_index]") {
@@ -157,13 +121,13 @@ TEST_CASE("an index with a newer schema version is refused with a message naming
           "[session_index]") {
   TempDir dir;
   { open_index(dir.db()); }
-  { RawDb(dir.db()).exec("PRAGMA user_version = 7"); }
+  { SqliteFile(dir.db()).exec("PRAGMA user_version = 7"); }
   std::string message;
   auto index = SessionIndex::open(dir.db(), &message);
   REQUIRE_FALSE(index.has_value());
   CHECK(index.error() == IndexErrc::schema_too_new);
   CHECK(message == "session index " + dir.db().string() + " has schema version 7; this conduit supports up to 1");
-  CHECK(RawDb(dir.db()).single_text("PRAGMA user_version") == "7");
+  CHECK(SqliteFile(dir.db()).user_version() == 7);
 }
 
 TEST_CASE("a missing recordings directory is an errno error naming the file", "[session_index]") {
@@ -574,7 +538,7 @@ TEST_CASE("two index handles on one file see each other's writes", "[session_ind
 TEST_CASE("a SQLite failure is sqlite_error and names the file", "[session_index]") {
   TempDir dir;
   auto index = open_index(dir.db());
-  { RawDb(dir.db()).exec("DROP TABLE sessions"); }
+  { SqliteFile(dir.db()).exec("DROP TABLE sessions"); }
   auto rows = index.all();
   REQUIRE_FALSE(rows.has_value());
   CHECK(rows.error() == IndexErrc::sqlite_error);

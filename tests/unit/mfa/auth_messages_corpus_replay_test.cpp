@@ -5,36 +5,20 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "../../fuzz/auth_messages_check.hpp"
-
-#ifndef CONDUIT_FUZZ_CORPUS_DIR
-#error "CONDUIT_FUZZ_CORPUS_DIR must name tests/fuzz/corpus"
-#endif
+#include "tests/unit/corpus.hpp"
 
 namespace {
 
 using namespace conduit::mfa;
 using namespace std::string_literals;
-using Bytes = std::vector<std::uint8_t>;
+namespace corpus = conduit::test::corpus;
 using nlohmann::json;
-
-Bytes read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_file(const std::filesystem::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(text.data(), static_cast<std::streamsize>(text.size()));
-  REQUIRE(out.good());
-}
 
 bool check(const std::string& body) {
   return conduit::fuzz::check_auth_messages(
@@ -116,23 +100,13 @@ std::string without(const std::string& body, const char* key) {
 }  // namespace
 
 TEST_CASE("every file of the auth messages corpus passes the fuzzer's check", "[auth_messages][fuzz]") {
-  const std::filesystem::path dir = std::filesystem::path(CONDUIT_FUZZ_CORPUS_DIR) / "auth_messages";
-  REQUIRE(std::filesystem::is_directory(dir));
-  std::size_t files = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    if (!entry.is_regular_file()) continue;
-    const Bytes bytes = read_file(entry.path());
-    INFO(entry.path().filename().string() << " (" << bytes.size() << " bytes)");
-    CHECK(conduit::fuzz::check_auth_messages(bytes));
-    ++files;
-  }
-  CHECK(files >= 15);
+  CHECK(corpus::replay(corpus::dir("auth_messages"), conduit::fuzz::check_auth_messages) >= 15);
 }
 
 TEST_CASE("the corpus seeds of each message type decode as that type", "[auth_messages][fuzz]") {
-  const std::filesystem::path dir = std::filesystem::path(CONDUIT_FUZZ_CORPUS_DIR) / "auth_messages";
+  const std::filesystem::path dir = corpus::dir("auth_messages");
   auto body = [&](const char* name) {
-    const Bytes bytes = read_file(dir / name);
+    const corpus::Bytes bytes = corpus::read_file(dir / name);
     return std::string(bytes.begin(), bytes.end());
   };
   CHECK(decode_challenge_request(body("challenge_request_login.json")).has_value());
@@ -163,7 +137,7 @@ TEST_CASE("the check fails a decoder that loses a field", "[auth_messages][fuzz]
 
 // Run explicitly: ./conduit_unit_tests "[.generate_auth_messages_corpus]"
 TEST_CASE("regenerate the auth messages seed corpus", "[.generate_auth_messages_corpus]") {
-  const std::filesystem::path dir = std::filesystem::path(CONDUIT_FUZZ_CORPUS_DIR) / "auth_messages";
+  const std::filesystem::path dir = corpus::dir("auth_messages");
   std::filesystem::create_directories(dir);
   const std::string ca = "-----BEGIN CERTIFICATE-----\nMIIBjTCCATOgAwIBAgIU\n-----END CERTIFICATE-----\n";
 
@@ -199,11 +173,11 @@ TEST_CASE("regenerate the auth messages seed corpus", "[.generate_auth_messages_
   for (const auto& [name, body] : valid) {
     INFO(name);
     CHECK(check(body));
-    write_file(dir / name, body);
+    REQUIRE(corpus::write_file(dir / name, body));
   }
   for (const auto& [name, body] : near) {
     INFO(name);
     CHECK(check(body));
-    write_file(dir / name, body);
+    REQUIRE(corpus::write_file(dir / name, body));
   }
 }

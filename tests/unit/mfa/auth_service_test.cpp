@@ -16,9 +16,7 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
-#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/sha.h>
 #include <openssl/x509.h>
 
 #include "mfa/base64url.hpp"
@@ -26,6 +24,8 @@
 #include "mfa/client_data.hpp"
 #include "mfa/key_request.hpp"
 #include "mfa/openssl_util.hpp"
+#include "tests/unit/mfa/fido_mint.hpp"
+#include "tests/unit/sqlite_file.hpp"
 #include "tests/unit/temp_dir.hpp"
 
 namespace {
@@ -35,10 +35,9 @@ using namespace conduit::mfa;
 using namespace std::chrono_literals;
 using namespace std::string_literals;
 using Clock = ChallengeStore::Clock;
+using namespace conduit::test::fido;
 
 constexpr std::string_view kRpId = "gateway.plant.example";
-constexpr std::uint8_t kUp = 0x01;
-constexpr std::uint8_t kAt = 0x40;
 const Clock::time_point kT0 = Clock::time_point{} + 1000h;
 constexpr std::int64_t kUnixNow = 1'763'000'000;
 constexpr std::uint32_t kStoredCount = 10;
@@ -50,60 +49,6 @@ const std::string kSerial = "5a0c1e7f3b2d4c6e8f9a0b1c2d3e4f50";
 
 struct TempDir : conduit::test::TempDir {
   TempDir() : conduit::test::TempDir("conduit-auth-test-") {}
-};
-
-std::string sha256(std::string_view text) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  return std::string(reinterpret_cast<const char*>(digest), sizeof digest);
-}
-
-std::string big_endian32(std::uint32_t value) {
-  return {static_cast<char>(value >> 24), static_cast<char>(value >> 16), static_cast<char>(value >> 8),
-          static_cast<char>(value)};
-}
-
-// An ES256 FIDO2 credential key, as the authenticator holds it.
-class TestKey {
- public:
-  TestKey() : key_(EVP_EC_gen("P-256")) { REQUIRE(key_); }
-
-  std::string public_key() const {  // x||y, as the store keeps it
-    unsigned char point[65];
-    std::size_t length = 0;
-    REQUIRE(EVP_PKEY_get_octet_string_param(key_.get(), OSSL_PKEY_PARAM_PUB_KEY, point, sizeof point, &length) == 1);
-    REQUIRE(length == 65);
-    return std::string(reinterpret_cast<const char*>(point + 1), 64);
-  }
-
-  std::string sign(std::string_view message) const {  // DER ECDSA over SHA-256(message)
-    std::unique_ptr<EVP_MD_CTX, OpensslFree<EVP_MD_CTX_free>> context(EVP_MD_CTX_new());
-    REQUIRE(context);
-    REQUIRE(EVP_DigestSignInit(context.get(), nullptr, EVP_sha256(), nullptr, key_.get()) == 1);
-    const auto* data = reinterpret_cast<const unsigned char*>(message.data());
-    std::size_t length = 0;
-    REQUIRE(EVP_DigestSign(context.get(), nullptr, &length, data, message.size()) == 1);
-    std::string signature(length, '\0');
-    REQUIRE(EVP_DigestSign(context.get(), reinterpret_cast<unsigned char*>(signature.data()), &length, data,
-                           message.size()) == 1);
-    signature.resize(length);
-    return signature;
-  }
-
-  std::string cose_key() const {
-    const std::string pk = public_key();
-    return "\xa5"                  // map(5)
-           "\x01\x02"              // 1 kty: 2 EC2
-           "\x03\x26"              // 3 alg: -7 ES256
-           "\x20\x01"              // -1 crv: 1 P-256
-           "\x21\x58\x20"s +       // -2 x: bytes(32)
-           pk.substr(0, 32) +
-           "\x22\x58\x20"s +       // -3 y: bytes(32)
-           pk.substr(32, 32);
-  }
-
- private:
-  EvpPkeyPtr key_;
 };
 
 // What the client puts in the client data for a certificate: the challenge, the purpose,
@@ -120,22 +65,22 @@ ClientData login_data(const std::string& challenge, const KeyRequest& csr, std::
 }
 
 // The authenticator signs authData || SHA-256(clientDataJSON).
-CertificateRequest touch(const TestKey& key, const std::string& credential_id, const std::string& challenge,
+CertificateRequest touch(const CredentialKey& key, const std::string& credential_id, const std::string& challenge,
                          const ClientData& data, const KeyRequest& csr, std::uint32_t counter,
                          std::uint8_t flags = kUp) {
   CertificateRequest request;
   request.challenge = challenge;
   request.credential_id = credential_id;
   request.assertion.client_data_json = client_data_json(data);
-  request.assertion.authenticator_data = sha256(kRpId) + static_cast<char>(flags) + big_endian32(counter);
+  request.assertion.authenticator_data = authenticator_data(kRpId, flags, counter);
   request.assertion.signature =
-      key.sign(request.assertion.authenticator_data + sha256(request.assertion.client_data_json));
+      authenticator_signature(key, request.assertion.authenticator_data, request.assertion.client_data_json);
   request.csr_pem = csr.csr_pem;
   return request;
 }
 
 // A packed self-attested registration of `key` under `credential_id`.
-EnrollRequest registration(const TestKey& key, const std::string& credential_id, const std::string& challenge,
+EnrollRequest registration(const CredentialKey& key, const std::string& credential_id, const std::string& challenge,
                            std::string_view type = kEnrollType) {
   ClientData data;
   data.type = std::string(type);
@@ -145,14 +90,12 @@ EnrollRequest registration(const TestKey& key, const std::string& credential_id,
   request.challenge = challenge;
   Attestation& a = request.attestation;
   a.client_data_json = client_data_json(data);
-  const auto length = static_cast<std::uint16_t>(credential_id.size());
-  a.authenticator_data = sha256(kRpId) + static_cast<char>(kUp | kAt) + big_endian32(0) + kAaguid +
-                         static_cast<char>(length >> 8) + static_cast<char>(length & 0xff) + credential_id +
-                         key.cose_key();
+  a.authenticator_data =
+      authenticator_data(kRpId, kUp | kAt, 0, attested_credential_data(kAaguid, credential_id, key));
   a.format = "packed";
   a.attestation_alg = kCoseEs256;
   a.credential_alg = kCoseEs256;
-  a.signature = key.sign(a.authenticator_data + sha256(a.client_data_json));
+  a.signature = authenticator_signature(key, a.authenticator_data, a.client_data_json);
   return request;
 }
 
@@ -167,14 +110,6 @@ CertificateIdentity identity_of(const std::string& pem) {
   const X509Ptr certificate = certificate_from_pem(pem);
   REQUIRE(certificate);
   return identity_from_certificate(certificate.get());
-}
-
-CredentialStore open_store(const fs::path& file) {
-  std::string message;
-  auto store = CredentialStore::open(file, &message);
-  INFO(message);
-  REQUIRE(store.has_value());
-  return std::move(*store);
 }
 
 StoredUser user(const std::string& name, std::vector<std::string> roles) {
@@ -193,7 +128,7 @@ StoredDevice device(const std::string& id, std::vector<std::string> users) {
   return device;
 }
 
-StoredCredential credential(const std::string& id, const std::string& owner, const TestKey& key,
+StoredCredential credential(const std::string& id, const std::string& owner, const CredentialKey& key,
                             std::uint32_t sign_count = kStoredCount) {
   StoredCredential credential;
   credential.id = id;
@@ -227,12 +162,12 @@ struct Gateway {
   CredentialStore store;
   SiteCa ca;
   AuthService service;
-  TestKey alice_key;
+  CredentialKey alice_key = CredentialKey::es256();
   KeyRequest csr = make_key_request("alice@laptop-7");
   Peer laptop{"laptop-7", kSerial};
 
   explicit Gateway(AuthPolicy policy = test_policy())
-      : store(open_store(dir.path() / "credentials.db")),
+      : store(conduit::test::open_or_fail<CredentialStore>(dir.path() / "credentials.db")),
         ca(SiteCa::init(dir.path(), "Conduit Test Site CA")),
         service(store, ca, std::move(policy)) {
     REQUIRE(store.add_user(user("alice", {"Operator"})).has_value());
@@ -348,7 +283,7 @@ TEST_CASE("without the Modbus role extension configured a single role travels on
 
 TEST_CASE("a key that keeps no counter logs in again and again at zero", "[auth_service]") {
   Gateway gateway;
-  const TestKey counterless;
+  const CredentialKey counterless = CredentialKey::es256();
   const std::string id = "\x00zero"s;
   REQUIRE(gateway.store.add_credential(credential(id, "alice", counterless, 0)).has_value());
   for (int round = 0; round < 2; ++round) {
@@ -446,7 +381,8 @@ TEST_CASE("client data that is not JSON is client_data_invalid; a CSR that is no
     CertificateRequest request = gateway.alice_touch(challenge);
     request.assertion.client_data_json = "not json";
     request.assertion.signature =
-        gateway.alice_key.sign(request.assertion.authenticator_data + sha256(request.assertion.client_data_json));
+        authenticator_signature(gateway.alice_key, request.assertion.authenticator_data,
+                                request.assertion.client_data_json);
     CHECK(error_of(gateway.login(request)) == AuthError::client_data_invalid);
   }
   SECTION("CSR") {
@@ -466,7 +402,7 @@ TEST_CASE("an assertion that does not verify is refused by the verifier's error"
           AuthError::user_presence_missing);
   }
   SECTION("signed by another key is signature_invalid") {
-    const TestKey mallory;
+    const CredentialKey mallory = CredentialKey::es256();
     CHECK(error_of(gateway.login(touch(mallory, kAliceId, challenge, data, gateway.csr, 11))) ==
           AuthError::signature_invalid);
   }
@@ -505,7 +441,7 @@ TEST_CASE("an unknown credential is credential_unknown", "[auth_service]") {
 
 TEST_CASE("another user's credential is credential_unknown, even when its signature verifies", "[auth_service]") {
   Gateway gateway;
-  const TestKey bob_key;
+  const CredentialKey bob_key = CredentialKey::es256();
   REQUIRE(gateway.store.add_user(user("bob", {"Engineer"})).has_value());
   REQUIRE(gateway.store.bind_user("laptop-7", "bob").has_value());
   REQUIRE(gateway.store.add_credential(credential(kBobId, "bob", bob_key)).has_value());
@@ -527,7 +463,7 @@ TEST_CASE("a key revoked between challenge and touch is credential_revoked", "[a
 
 TEST_CASE("a revoked key is left out of the allow list when others remain", "[auth_service]") {
   Gateway gateway;
-  const TestKey spare;
+  const CredentialKey spare = CredentialKey::es256();
   REQUIRE(gateway.store.add_credential(credential(kBobId, "alice", spare)).has_value());
   REQUIRE(gateway.store.revoke(RevocationKind::key, hex_encode(kAliceId), "lost", kUnixNow).has_value());
   auto reply = gateway.ask(Purpose::login);
@@ -587,7 +523,7 @@ TEST_CASE("an unknown device is device_unknown", "[auth_service]") {
 
 TEST_CASE("a user not bound to the device is user_not_bound_to_device", "[auth_service]") {
   Gateway gateway;
-  const TestKey carol_key;
+  const CredentialKey carol_key = CredentialKey::es256();
   REQUIRE(gateway.store.add_user(user("carol", {"Operator"})).has_value());
   REQUIRE(gateway.store.add_credential(credential("\x00" "carol"s, "carol", carol_key)).has_value());
   CHECK(error_of(gateway.ask(Purpose::login, "carol")) == AuthError::user_not_bound_to_device);
@@ -675,7 +611,7 @@ TEST_CASE("an enrollment code is spent by the challenge and enrolls a new key th
   CHECK(error_of(gateway.service.challenge(gateway.laptop, ask_enroll, kT0, kUnixNow)) ==
         AuthError::enrollment_code_invalid);
 
-  const TestKey new_key;
+  const CredentialKey new_key = CredentialKey::es256();
   const std::string new_id = "\x00\x01new-key\x00"s;
   auto enrolled = gateway.service.enroll(gateway.laptop, registration(new_key, new_id, reply->challenge), kT0 + 10s,
                                          kUnixNow);
@@ -730,7 +666,7 @@ TEST_CASE("enrollment refusals", "[auth_service]") {
     REQUIRE(reply.has_value());
     return reply->challenge;
   };
-  const TestKey new_key;
+  const CredentialKey new_key = CredentialKey::es256();
 
   SECTION("client data of a login is client_data_invalid") {
     const std::string challenge = enroll_challenge("code-1");

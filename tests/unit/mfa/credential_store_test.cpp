@@ -1,4 +1,6 @@
 #include "mfa/credential_store.hpp"
+#include "tests/unit/file_mode.hpp"
+#include "tests/unit/sqlite_file.hpp"
 #include "tests/unit/temp_dir.hpp"
 
 #include <sys/stat.h>
@@ -26,47 +28,10 @@ struct TempDir : conduit::test::TempDir {
   fs::path db() const { return path() / "credentials.db"; }
 };
 
-// The file as another program sees it, through SQLite itself.
-class RawDb {
- public:
-  explicit RawDb(const fs::path& file) { REQUIRE(sqlite3_open(file.c_str(), &db_) == SQLITE_OK); }
-  RawDb(const RawDb&) = delete;
-  RawDb& operator=(const RawDb&) = delete;
-  ~RawDb() { sqlite3_close(db_); }
-  void exec(const char* sql) {
-    char* message = nullptr;
-    const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &message);
-    INFO(sql << ": " << (message != nullptr ? message : ""));
-    sqlite3_free(message);
-    REQUIRE(rc == SQLITE_OK);
-  }
-  long long single_integer(const char* sql) {
-    sqlite3_stmt* statement = nullptr;
-    REQUIRE(sqlite3_prepare_v2(db_, sql, -1, &statement, nullptr) == SQLITE_OK);
-    REQUIRE(sqlite3_step(statement) == SQLITE_ROW);
-    const long long value = sqlite3_column_int64(statement, 0);
-    sqlite3_finalize(statement);
-    return value;
-  }
-  sqlite3* handle() const { return db_; }
+using conduit::test::mode_of;
+using conduit::test::SqliteFile;
 
- private:
-  sqlite3* db_ = nullptr;
-};
-
-mode_t mode_of(const fs::path& path) {
-  struct stat info {};
-  REQUIRE(::lstat(path.c_str(), &info) == 0);
-  return info.st_mode & 07777;
-}
-
-CredentialStore open_store(const fs::path& file) {
-  std::string message;
-  auto store = CredentialStore::open(file, &message);
-  INFO(message);
-  REQUIRE(store.has_value());
-  return std::move(*store);
-}
+CredentialStore open_store(const fs::path& file) { return conduit::test::open_or_fail<CredentialStore>(file); }
 
 StoredUser user(const std::string& name, std::vector<std::string> roles = {}) {
   return {.name = name, .roles = std::move(roles), .disabled = false, .created = 1000};
@@ -131,9 +96,9 @@ TEST_CASE("an existing empty SQLite file at version 0 is migrated to version 1 a
           "[credential_store]") {
   TempDir dir;
   {
-    RawDb raw(dir.db());
+    SqliteFile raw(dir.db());
     raw.exec("CREATE TABLE scratch (x); DROP TABLE scratch;");  // a real, empty database
-    REQUIRE(raw.single_integer("PRAGMA user_version") == 0);
+    REQUIRE(raw.user_version() == 0);
   }
   ::chmod(dir.db().c_str(), 0644);
   {
@@ -142,8 +107,8 @@ TEST_CASE("an existing empty SQLite file at version 0 is migrated to version 1 a
     CHECK(store.add_user(user("alice")).has_value());
   }
   CHECK(mode_of(dir.db()) == 0600);
-  RawDb raw(dir.db());
-  CHECK(raw.single_integer("PRAGMA user_version") == 1);
+  SqliteFile raw(dir.db());
+  CHECK(raw.user_version() == 1);
   CHECK(raw.single_integer("SELECT count(*) FROM users") == 1);
 }
 
@@ -151,27 +116,27 @@ TEST_CASE("a store with a newer schema version is refused with a message naming 
           "[credential_store]") {
   TempDir dir;
   { open_store(dir.db()); }
-  { RawDb(dir.db()).exec("PRAGMA user_version = 99"); }
+  { SqliteFile(dir.db()).exec("PRAGMA user_version = 99"); }
   std::string message;
   auto store = CredentialStore::open(dir.db(), &message);
   REQUIRE_FALSE(store.has_value());
   CHECK(store.error() == StoreErrc::schema_too_new);
   CHECK(message == "credential store " + dir.db().string() + " has schema version 99; this conduit supports up to 1");
-  CHECK(RawDb(dir.db()).single_integer("PRAGMA user_version") == 99);
+  CHECK(SqliteFile(dir.db()).user_version() == 99);
 }
 
 TEST_CASE("a migration that fails leaves the file as it was", "[credential_store]") {
   TempDir dir;
   // The migration's last table already exists: every table before it must be rolled back.
-  { RawDb(dir.db()).exec("CREATE TABLE enrollment_codes (something_else TEXT)"); }
+  { SqliteFile(dir.db()).exec("CREATE TABLE enrollment_codes (something_else TEXT)"); }
   std::string message;
   auto store = CredentialStore::open(dir.db(), &message);
   REQUIRE_FALSE(store.has_value());
   CHECK(store.error() == StoreErrc::sqlite_error);
   CHECK(message.find(dir.db().string()) == 0);
   CHECK(message.find("enrollment_codes") != std::string::npos);
-  RawDb raw(dir.db());
-  CHECK(raw.single_integer("PRAGMA user_version") == 0);
+  SqliteFile raw(dir.db());
+  CHECK(raw.user_version() == 0);
   CHECK(raw.single_integer("SELECT count(*) FROM sqlite_master WHERE name = 'users'") == 0);
 }
 
@@ -473,7 +438,7 @@ TEST_CASE("a write waits for another process's write transaction instead of fail
           "[credential_store]") {
   TempDir dir;
   auto store = open_store(dir.db());
-  RawDb other(dir.db());
+  SqliteFile other(dir.db());
   other.exec("BEGIN IMMEDIATE; INSERT INTO users (name, disabled, created) VALUES ('bob', 0, 1);");
   std::thread releaser([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -489,7 +454,7 @@ TEST_CASE("a SQLite failure names the file and SQLite's reason", "[credential_st
   TempDir dir;
   auto store = open_store(dir.db());
   CHECK(store.last_error_message().empty());
-  RawDb(dir.db()).exec("DROP TABLE lockdowns");
+  SqliteFile(dir.db()).exec("DROP TABLE lockdowns");
   auto lockdowns = store.lockdowns();
   REQUIRE_FALSE(lockdowns.has_value());
   CHECK(lockdowns.error() == StoreErrc::sqlite_error);

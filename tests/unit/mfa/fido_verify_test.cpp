@@ -5,133 +5,36 @@
 #include "mfa/fido_verify.hpp"
 
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <catch2/catch.hpp>
-#include <openssl/core_names.h>
-#include <openssl/evp.h>
-#include <openssl/sha.h>
 
-#include "mfa/openssl_util.hpp"
+#include "tests/unit/mfa/fido_mint.hpp"
 
 namespace {
 
 using namespace conduit::mfa;
 using namespace std::string_literals;
 
+using namespace conduit::test::fido;
+
 constexpr std::string_view kRpId = "gateway.plant.example";
-constexpr std::uint8_t kUp = 0x01;
-constexpr std::uint8_t kUv = 0x04;
-constexpr std::uint8_t kAt = 0x40;
-
-std::string sha256(std::string_view text) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  return std::string(reinterpret_cast<const char*>(digest), sizeof digest);
-}
-
-// A FIDO2 credential key pair as an authenticator would hold it.
-class TestKey {
- public:
-  static TestKey es256() { return TestKey(EVP_EC_gen("P-256"), kCoseEs256); }
-  static TestKey eddsa() { return TestKey(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"), kCoseEdDsa); }
-
-  int alg() const { return alg_; }
-
-  // What the store keeps: ES256 x||y (64 bytes), EdDSA the raw 32 bytes.
-  std::string public_key() const {
-    if (alg_ == kCoseEdDsa) {
-      unsigned char raw[32];
-      std::size_t length = sizeof raw;
-      REQUIRE(EVP_PKEY_get_raw_public_key(key_.get(), raw, &length) == 1);
-      return std::string(reinterpret_cast<const char*>(raw), length);
-    }
-    unsigned char point[65];
-    std::size_t length = 0;
-    REQUIRE(EVP_PKEY_get_octet_string_param(key_.get(), OSSL_PKEY_PARAM_PUB_KEY, point, sizeof point, &length) == 1);
-    REQUIRE(length == 65);
-    REQUIRE(point[0] == 0x04);  // uncompressed
-    return std::string(reinterpret_cast<const char*>(point + 1), 64);
-  }
-
-  // ES256: DER ECDSA over SHA-256(message); EdDSA: Ed25519 over the message itself.
-  std::string sign(std::string_view message) const {
-    std::unique_ptr<EVP_MD_CTX, OpensslFree<EVP_MD_CTX_free>> context(EVP_MD_CTX_new());
-    REQUIRE(context);
-    REQUIRE(EVP_DigestSignInit(context.get(), nullptr, alg_ == kCoseEs256 ? EVP_sha256() : nullptr, nullptr,
-                               key_.get()) == 1);
-    const auto* data = reinterpret_cast<const unsigned char*>(message.data());
-    std::size_t length = 0;
-    REQUIRE(EVP_DigestSign(context.get(), nullptr, &length, data, message.size()) == 1);
-    std::string signature(length, '\0');
-    REQUIRE(EVP_DigestSign(context.get(), reinterpret_cast<unsigned char*>(signature.data()), &length, data,
-                           message.size()) == 1);
-    signature.resize(length);
-    return signature;
-  }
-
-  // The credentialPublicKey of attested credential data, canonical CBOR.
-  std::string cose_key() const {
-    const std::string pk = public_key();
-    if (alg_ == kCoseEdDsa) {
-      return "\xa4"               // map(4)
-             "\x01\x01"           // 1 kty: 1 OKP
-             "\x03\x27"           // 3 alg: -8 EdDSA
-             "\x20\x06"           // -1 crv: 6 Ed25519
-             "\x21\x58\x20"s +    // -2 x: bytes(32)
-             pk;
-    }
-    return "\xa5"                 // map(5)
-           "\x01\x02"             // 1 kty: 2 EC2
-           "\x03\x26"             // 3 alg: -7 ES256
-           "\x20\x01"             // -1 crv: 1 P-256
-           "\x21\x58\x20"s +      // -2 x: bytes(32)
-           pk.substr(0, 32) +
-           "\x22\x58\x20"s +      // -3 y: bytes(32)
-           pk.substr(32, 32);
-  }
-
- private:
-  TestKey(EVP_PKEY* key, int alg) : key_(key), alg_(alg) { REQUIRE(key_); }
-
-  EvpPkeyPtr key_;
-  int alg_;
-};
-
-std::string big_endian32(std::uint32_t value) {
-  return {static_cast<char>(value >> 24), static_cast<char>(value >> 16), static_cast<char>(value >> 8),
-          static_cast<char>(value)};
-}
-
-// rpIdHash(32) | flags(1) | signCount(4, BE) | attested credential data (registrations)
-std::string authenticator_data(std::string_view rp_id, std::uint8_t flags, std::uint32_t counter,
-                               std::string_view attested = {}) {
-  return sha256(rp_id) + static_cast<char>(flags) + big_endian32(counter) + std::string(attested);
-}
-
-// aaguid(16) | credIdLen(2, BE) | credId | COSE_Key
-std::string attested_credential_data(std::string_view aaguid, std::string_view credential_id, const TestKey& key) {
-  const auto length = static_cast<std::uint16_t>(credential_id.size());
-  return std::string(aaguid) + static_cast<char>(length >> 8) + static_cast<char>(length & 0xff) +
-         std::string(credential_id) + key.cose_key();
-}
 
 const std::string kClientData =
     R"({"challenge":"q83vEjRWeJCrze8SNFZ4kA","key":"AAAA","rp_id":"gateway.plant.example","type":"conduit.login"})";
 
-Assertion mint_assertion(const TestKey& key, std::uint8_t flags = kUp, std::uint32_t counter = 7,
+Assertion mint_assertion(const CredentialKey& key, std::uint8_t flags = kUp, std::uint32_t counter = 7,
                          std::string_view rp_id = kRpId, const std::string& client_data = kClientData) {
   Assertion assertion;
   assertion.client_data_json = client_data;
   assertion.authenticator_data = authenticator_data(rp_id, flags, counter);
-  assertion.signature = key.sign(assertion.authenticator_data + sha256(client_data));
+  assertion.signature = authenticator_signature(key, assertion.authenticator_data, client_data);
   return assertion;
 }
 
-AuthResult<VerifiedAssertion> verify(const Assertion& assertion, const TestKey& key, bool require_uv = false) {
+AuthResult<VerifiedAssertion> verify(const Assertion& assertion, const CredentialKey& key, bool require_uv = false) {
   return verify_assertion(assertion, kRpId, key.alg(), key.public_key(), require_uv);
 }
 
@@ -144,7 +47,7 @@ const std::string kAaguid = "\x6d\x44\xba\x9b\xf6\xec\x2e\x49\xb9\x30\x0c\x8f\xe
 const std::string kCredentialId = "\x00\x01\x02\xffsoft-credential\x00"s;
 
 // A packed self-attestation (no x5c): the credential key signs authData || SHA-256(clientDataJSON).
-Attestation mint_registration(const TestKey& key, std::uint8_t flags = kUp | kAt, std::string_view rp_id = kRpId,
+Attestation mint_registration(const CredentialKey& key, std::uint8_t flags = kUp | kAt, std::string_view rp_id = kRpId,
                               std::uint32_t counter = 0) {
   Attestation attestation;
   attestation.client_data_json =
@@ -154,7 +57,7 @@ Attestation mint_registration(const TestKey& key, std::uint8_t flags = kUp | kAt
   attestation.format = "packed";
   attestation.attestation_alg = key.alg();
   attestation.credential_alg = key.alg();
-  attestation.signature = key.sign(attestation.authenticator_data + sha256(attestation.client_data_json));
+  attestation.signature = authenticator_signature(key, attestation.authenticator_data, attestation.client_data_json);
   return attestation;
 }
 
@@ -174,7 +77,7 @@ AuthError error_of(const AuthResult<VerifiedCredential>& result) {
 // Assertions.
 
 TEST_CASE("a minted ES256 assertion verifies and returns its sign count", "[fido_verify]") {
-  const TestKey key = TestKey::es256();
+  const CredentialKey key = CredentialKey::es256();
   const auto verified = verify(mint_assertion(key, kUp, 0x01020304), key);
   REQUIRE(verified.has_value());
   CHECK(verified->sign_count == 0x01020304u);  // big-endian in authData
@@ -182,7 +85,7 @@ TEST_CASE("a minted ES256 assertion verifies and returns its sign count", "[fido
 }
 
 TEST_CASE("a minted EdDSA assertion verifies and returns its sign count", "[fido_verify]") {
-  const TestKey key = TestKey::eddsa();
+  const CredentialKey key = CredentialKey::eddsa();
   REQUIRE(key.public_key().size() == 32);
   const auto verified = verify(mint_assertion(key, kUp, 41), key);
   REQUIRE(verified.has_value());
@@ -190,14 +93,14 @@ TEST_CASE("a minted EdDSA assertion verifies and returns its sign count", "[fido
 }
 
 TEST_CASE("an assertion with UV set verifies when UV is required and says so", "[fido_verify]") {
-  const TestKey key = TestKey::es256();
+  const CredentialKey key = CredentialKey::es256();
   const auto verified = verify(mint_assertion(key, kUp | kUv), key, /*require_uv=*/true);
   REQUIRE(verified.has_value());
   CHECK(verified->user_verified);
 }
 
 TEST_CASE("a key that keeps no counter verifies with sign count zero", "[fido_verify]") {
-  const TestKey key = TestKey::eddsa();
+  const CredentialKey key = CredentialKey::eddsa();
   const auto verified = verify(mint_assertion(key, kUp, 0), key);
   REQUIRE(verified.has_value());
   CHECK(verified->sign_count == 0u);
@@ -205,7 +108,7 @@ TEST_CASE("a key that keeps no counter verifies with sign count zero", "[fido_ve
 
 TEST_CASE("each broken assertion is refused with its own error", "[fido_verify]") {
   const bool eddsa = GENERATE(false, true);
-  const TestKey key = eddsa ? TestKey::eddsa() : TestKey::es256();
+  const CredentialKey key = eddsa ? CredentialKey::eddsa() : CredentialKey::es256();
   INFO((eddsa ? "EdDSA" : "ES256"));
 
   SECTION("authenticator data for another relying party is rp_id_mismatch") {
@@ -226,7 +129,7 @@ TEST_CASE("each broken assertion is refused with its own error", "[fido_verify]"
     CHECK(error_of(verify(assertion, key)) == AuthError::signature_invalid);
   }
   SECTION("a signature by another key is signature_invalid") {
-    const TestKey other = eddsa ? TestKey::eddsa() : TestKey::es256();
+    const CredentialKey other = eddsa ? CredentialKey::eddsa() : CredentialKey::es256();
     const Assertion assertion = mint_assertion(other);
     CHECK(error_of(verify_assertion(assertion, kRpId, key.alg(), key.public_key(), false)) ==
           AuthError::signature_invalid);
@@ -297,7 +200,7 @@ TEST_CASE("counter_ok accepts only an increase, or a key that keeps no counter",
 
 TEST_CASE("a self-attested packed ES256 registration verifies and returns id, public key and AAGUID",
           "[fido_verify]") {
-  const TestKey key = TestKey::es256();
+  const CredentialKey key = CredentialKey::es256();
   const auto verified = verify_attestation(mint_registration(key, kUp | kAt, kRpId, 3), any_key());
   REQUIRE(verified.has_value());
   CHECK(verified->id == kCredentialId);
@@ -309,7 +212,7 @@ TEST_CASE("a self-attested packed ES256 registration verifies and returns id, pu
 }
 
 TEST_CASE("a self-attested packed EdDSA registration verifies and returns its 32-byte public key", "[fido_verify]") {
-  const TestKey key = TestKey::eddsa();
+  const CredentialKey key = CredentialKey::eddsa();
   const auto verified = verify_attestation(mint_registration(key), any_key());
   REQUIRE(verified.has_value());
   CHECK(verified->id == kCredentialId);
@@ -321,7 +224,7 @@ TEST_CASE("a self-attested packed EdDSA registration verifies and returns its 32
 }
 
 TEST_CASE("a self-attested registration is refused when an AAGUID allow-list or roots are set", "[fido_verify]") {
-  const TestKey key = TestKey::es256();
+  const CredentialKey key = CredentialKey::es256();
   const Attestation attestation = mint_registration(key);
   // Even the AAGUID the key claims is not enough: self attestation proves nothing about it.
   const std::vector<std::string> allowed = {"6d44ba9bf6ec2e49b9300c8fe920cb73"};
@@ -335,7 +238,7 @@ TEST_CASE("a self-attested registration is refused when an AAGUID allow-list or 
 }
 
 TEST_CASE("each broken registration is refused with its own error", "[fido_verify]") {
-  const TestKey key = TestKey::es256();
+  const CredentialKey key = CredentialKey::es256();
 
   SECTION("another relying party is rp_id_mismatch") {
     CHECK(error_of(verify_attestation(mint_registration(key, kUp | kAt, "evil.example"), any_key())) ==
@@ -354,8 +257,9 @@ TEST_CASE("each broken registration is refused with its own error", "[fido_verif
   }
   SECTION("a signature by another key is attestation_invalid") {
     Attestation attestation = mint_registration(key);
-    const TestKey other = TestKey::es256();
-    attestation.signature = other.sign(attestation.authenticator_data + sha256(attestation.client_data_json));
+    const CredentialKey other = CredentialKey::es256();
+    attestation.signature =
+        authenticator_signature(other, attestation.authenticator_data, attestation.client_data_json);
     CHECK(error_of(verify_attestation(attestation, any_key())) == AuthError::attestation_invalid);
   }
   SECTION("client data changed after signing is attestation_invalid") {
@@ -366,7 +270,8 @@ TEST_CASE("each broken registration is refused with its own error", "[fido_verif
   SECTION("authenticator data without attested credential data is refused") {
     Attestation attestation = mint_registration(key);
     attestation.authenticator_data = authenticator_data(kRpId, kUp, 0);
-    attestation.signature = key.sign(attestation.authenticator_data + sha256(attestation.client_data_json));
+    attestation.signature =
+        authenticator_signature(key, attestation.authenticator_data, attestation.client_data_json);
     CHECK(error_of(verify_attestation(attestation, any_key())) == AuthError::attestation_invalid);
     attestation.authenticator_data.resize(20);
     CHECK(error_of(verify_attestation(attestation, any_key())) == AuthError::request_invalid);

@@ -19,6 +19,7 @@
 
 #include "mfa/certificate_identity.hpp"
 #include "mfa/openssl_util.hpp"
+#include "tests/unit/file_mode.hpp"
 #include "tests/unit/temp_dir.hpp"
 
 namespace {
@@ -72,11 +73,7 @@ class ScopedUmask {
   mode_t previous_;
 };
 
-mode_t mode_of(const fs::path& path) {
-  struct stat info {};
-  REQUIRE(::lstat(path.c_str(), &info) == 0);
-  return info.st_mode & 07777;
-}
+using conduit::test::mode_of;
 
 std::string read_all(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
