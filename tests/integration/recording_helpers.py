@@ -60,3 +60,19 @@ def copy_file(path):
     backup = Path(str(path) + ".orig")
     shutil.copy(path, backup)
     return backup
+
+
+def crc32c(data):
+    """CRC-32C (Castagnoli, reflected 0x82F63B78), as the frames carry (FORMAT.md §2)."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def with_valid_crc(frame):
+    """The frame with its CRC recomputed over type + body: what a careful forger does."""
+    body = frame[4:-4]
+    return frame[:-4] + struct.pack("<I", crc32c(body))

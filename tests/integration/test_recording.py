@@ -310,3 +310,32 @@ def test_replay_follow_prints_a_live_session_as_it_happens_and_ends_with_it(site
         assert follow.wait(timeout=h.TIMEOUT) == 0
     finally:
         h.stop_process(follow)
+
+
+def test_verify_catches_an_unsealed_record_rewritten_with_a_valid_crc(new_gateway, new_plc):
+    plc = new_plc()
+    config = m.modbus_config(plc.address_str, [GRANT])
+    config["recordings"] = {"seal_interval_ms": 60000}  # nothing sealed before the crash
+    gw = m.start_gateway(new_gateway, config)
+    cert, key = m.issue_device(gw, "laptop-7", user="alice")
+    tls = h.tls_connect(gw.address(LISTENER), gw.client_context(cert, key))
+    exchange(tls, 1, m.read_registers_pdu(3, 0, 1))
+    exchange(tls, 2, write_pdu(12, 77))  # durable: the index checkpoints the chain head
+    gw.signal(signal.SIGKILL)
+    gw.wait_exit()
+    gw.start()
+    gw.wait_for("recording_recovered")
+    [row] = r.sessions(gw)
+    assert r.cli(gw, "verify", row["id"]).returncode == 0
+
+    path = r.recording_path(gw, row)
+    data = path.read_bytes()
+    frames = [f for _, f in r.frames(data)]
+    write_request = max(i for i, f in enumerate(frames) if r.frame_type(f) == 2 and f[-6:-4] == struct.pack(">H", 77))
+    forged = bytearray(frames[write_request])
+    forged[-5] = 78  # the value's low byte: 77 becomes 78
+    frames[write_request] = r.with_valid_crc(bytes(forged))
+    path.write_bytes(r.rebuild(data, frames))
+    proc = r.cli(gw, "verify", row["id"])
+    assert proc.returncode == 1, proc.stdout
+    assert "do not chain to the head the index recorded" in proc.stdout, proc.stdout
