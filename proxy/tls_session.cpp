@@ -124,8 +124,10 @@ std::string_view TlsSession::admission_refusal() {
   if (!refusal.empty()) return refusal;
   // One touch, one session: a per-session certificate for this asset opens one session.
   if (identity_.mfa_level(listener_.asset) == 2) {
-    auto keep = snapshot_->config.auth.session_certificate_ttl + std::chrono::minutes(2);  // + clock skew
-    if (!state_.assertions.first_use(identity_.assertion, Clock::now(), std::chrono::duration_cast<std::chrono::seconds>(keep))) {
+    // Remembered while the certificate could still be valid (plus clock skew).
+    auto keep = std::chrono::duration_cast<std::chrono::seconds>(snapshot_->config.auth.session_certificate_ttl +
+                                                                std::chrono::minutes(2));
+    if (!state_.assertions.first_use(identity_.assertion, Clock::now(), keep)) {
       return "per-session certificate already used";
     }
   }
