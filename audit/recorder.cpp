@@ -93,7 +93,6 @@ std::vector<std::uint8_t> read_file(const fs::path& path) {
 struct RecordingFile {
   SessionStart start;
   int fd = -1;
-  bool failed = false;
   Clock::time_point last_index_update{};
 };
 
@@ -277,7 +276,7 @@ void Recorder::write_group(std::vector<Batch>& group) {
   std::set<RecordingFile*> to_sync;
   for (Batch& batch : group) {
     RecordingFile& file = *batch.file;
-    if (!healthy() || file.failed) continue;
+    if (!healthy()) continue;
     if (batch.opening) {
       fs::path path = options_.directory / file.start.file;
       file.fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);

@@ -113,7 +113,6 @@ AuthSettings load_auth(const json* value, const std::filesystem::path& data_dir)
   auth.certificate_ttl = seconds(reader.number("certificate_ttl_s", 8 * 3600, 60, 7 * 86400));
   auth.session_certificate_ttl = seconds(reader.number("session_certificate_ttl_s", 60, 10, 3600));
   auth.challenge_ttl = seconds(reader.number("challenge_ttl_s", 60, 1, 600));
-  auth.enrollment_code_ttl = seconds(reader.number("enrollment_code_ttl_s", 24 * 3600, 60, 30 * 86400));
   auth.require_user_verification = reader.boolean("require_user_verification", false);
   auth.modbus_role_extension = reader.boolean("modbus_role_extension", true);
   if (reader.find("aaguids")) {

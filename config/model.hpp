@@ -55,7 +55,6 @@ struct AuthSettings {
   std::chrono::seconds certificate_ttl{8 * 3600};      // login certificates
   std::chrono::seconds session_certificate_ttl{60};    // per-session certificates: time to connect
   std::chrono::seconds challenge_ttl{60};
-  std::chrono::seconds enrollment_code_ttl{24 * 3600};
   bool require_user_verification = false; // PIN/biometric on the key, not only a touch
   std::vector<std::string> aaguids;       // lower-case hex, 32 digits; empty: any model
   std::filesystem::path attestation_roots;  // PEM; empty: attestation certificates not chained

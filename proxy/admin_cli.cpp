@@ -23,6 +23,7 @@
 #include "mfa/openssl_util.hpp"
 #include "mfa/site_ca.hpp"
 #include "proxy/tunnel.hpp"
+#include "proxy/unix_time.hpp"
 
 namespace conduit::proxy {
 namespace {
@@ -33,10 +34,6 @@ using nlohmann::json;
 struct Failure : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 mfa::CredentialStore open_store(const AdminOptions& options) {
   std::string message;

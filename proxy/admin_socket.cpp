@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "proxy/event_log.hpp"
+#include "proxy/unix_time.hpp"
 
 namespace conduit::proxy {
 namespace {
@@ -21,10 +22,6 @@ namespace asio = boost::asio;
 using nlohmann::json;
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kMaxRequest = 4096;
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 json failure(std::string message) { return {{"ok", false}, {"error", std::move(message)}}; }
 

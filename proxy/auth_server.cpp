@@ -22,6 +22,7 @@
 #include "mfa/certificate_identity.hpp"
 #include "proxy/event_log.hpp"
 #include "proxy/net_text.hpp"
+#include "proxy/unix_time.hpp"
 
 namespace conduit::proxy {
 namespace {
@@ -39,10 +40,6 @@ struct Outcome {
   http::status status = http::status::ok;
   std::string body;
 };
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 Outcome refused(mfa::AuthError error) {
   auto code = make_error_code(error);
