@@ -35,66 +35,23 @@ bool in_time(const Grant& grant, WeekTime now) {
                      [&](const TimeWindow& window) { return window.contains(now); });
 }
 
-// Ranges are few per table; a linear scan beats anything clever at these sizes.
-bool covered(const std::vector<AddressRange>& ranges, std::uint16_t start, std::uint16_t count) {
-  std::uint32_t last = std::uint32_t{start} + count - 1;
-  return std::any_of(ranges.begin(), ranges.end(),
-                     [&](const AddressRange& range) { return range.first <= start && last <= range.last; });
-}
-
-// How far a grant got before it failed: the furthest one explains a deny best.
-enum class Stage { time_window, no_rules, function, unit, read, write, value };
-
-std::string_view stage_reason(Stage stage) {
-  switch (stage) {
-    case Stage::time_window: return "outside the grant's time windows";
-    case Stage::no_rules: return "grant has no Modbus rules";
-    case Stage::function: return "function code not granted";
-    case Stage::unit: return "unit id not granted";
-    case Stage::read: return "read outside granted addresses";
-    case Stage::write: return "write outside granted addresses";
-    case Stage::value: return "written value outside granted bounds";
+// How far a grant got before it refused a request: the furthest one explains a deny best.
+// The time window comes first; then the Modbus rules' own stages, in their order.
+struct Refusal {
+  bool time_window = false;
+  ModbusStage stage = ModbusStage::function;
+  bool operator<(const Refusal& other) const {
+    if (time_window != other.time_window) return time_window;
+    return stage < other.stage;
   }
-  return "denied";
-}
+  std::string_view reason() const { return time_window ? "outside the grant's time windows" : stage_reason(stage); }
+};
 
-bool values_within_bounds(const ModbusRules& rules, const modbus::Request& request) {
-  const modbus::TableRange& write = request.write;
-  for (const ValueBound& bound : rules.value_bounds) {
-    if (bound.table != write.table) continue;
-    std::uint32_t first = std::max<std::uint32_t>(bound.addresses.first, write.start);
-    std::uint32_t last = std::min<std::uint32_t>(bound.addresses.last, std::uint32_t{write.start} + write.count - 1);
-    if (first > last) continue;
-    // A mask write's result depends on the register's current value, which only the PLC
-    // knows, so it cannot be proven within bounds.
-    if (request.function == modbus::function::kMaskWriteRegister) return false;
-    for (std::uint32_t address = first; address <= last; ++address) {
-      std::size_t index = address - write.start;
-      std::uint16_t value = write.table == modbus::Table::coils ? request.coil_value(index)
-                                                                : request.register_value(index);
-      if (value < bound.min || value > bound.max) return false;
-    }
-  }
-  return true;
-}
-
-// Returns the stage at which the grant fails, or nullopt if it allows the request.
-std::optional<Stage> check_grant(const Grant& grant, const modbus::Request& request, WeekTime now) {
-  if (!in_time(grant, now)) return Stage::time_window;
-  if (!grant.modbus) return Stage::no_rules;
-  const ModbusRules& rules = *grant.modbus;
-  if (!rules.functions.test(request.function)) return Stage::function;
-  if (!rules.unit_ids.test(request.mbap.unit_id)) return Stage::unit;
-  const modbus::TableRange& read = request.read;
-  if (read.active() && read.count > 0 &&
-      !covered(rules.read[static_cast<std::size_t>(read.table)], read.start, read.count)) {
-    return Stage::read;
-  }
-  const modbus::TableRange& write = request.write;
-  if (write.active() && write.count > 0) {
-    if (!covered(rules.write[static_cast<std::size_t>(write.table)], write.start, write.count)) return Stage::write;
-    if (!values_within_bounds(rules, request)) return Stage::value;
-  }
+// Returns why the grant refuses the request, or nullopt if it allows it.
+std::optional<Refusal> check_grant(const Grant& grant, const ModbusRules& rules, const modbus::Request& request,
+                                   WeekTime now) {
+  if (!in_time(grant, now)) return Refusal{true};
+  if (auto stage = refuses(rules, request)) return Refusal{false, *stage};
   return std::nullopt;
 }
 
@@ -124,13 +81,17 @@ Decision SessionGrants::decide_modbus(const modbus::Request& request, WeekTime n
   if (request.anomalies & modbus::kStructuralAnomalies) {
     return {Effect::deny, kDefaultDenyRule, "malformed request"};
   }
-  std::optional<Stage> furthest;
+  std::optional<Refusal> furthest;
   for (const Grant* grant : grants_) {
-    std::optional<Stage> failed = check_grant(*grant, request, now);
+    // Every grant here has rules for the session's protocol; a session of another
+    // protocol has none that are Modbus rules, so nothing is allowed.
+    const ModbusRules* rules = grant->rules_of<ModbusRules>();
+    if (!rules) continue;
+    std::optional<Refusal> failed = check_grant(*grant, *rules, request, now);
     if (!failed) return {Effect::allow, grant->id, "granted"};
-    if (!furthest || *failed > *furthest) furthest = failed;
+    if (!furthest || *furthest < *failed) furthest = failed;
   }
-  return {Effect::deny, kDefaultDenyRule, furthest ? stage_reason(*furthest) : "no grant applies"};
+  return {Effect::deny, kDefaultDenyRule, furthest ? furthest->reason() : "no grant has Modbus rules for this session"};
 }
 
 Policy::Policy(std::vector<Grant> grants, std::vector<AssetLabels> assets, DeviceGroups device_groups)
@@ -169,7 +130,15 @@ bool Policy::names_asset(const Grant& grant, std::string_view asset) const {
   return false;
 }
 
-SessionDecision Policy::decide_session(const Subject& subject, std::string_view asset, WeekTime now) const {
+const ProtocolRules* Grant::rules_for(ProtocolId protocol) const noexcept {
+  for (const ProtocolRules& entry : rules) {
+    if (entry.index() == protocol) return &entry;
+  }
+  return nullptr;
+}
+
+SessionDecision Policy::decide_session(const Subject& subject, std::string_view asset, ProtocolId protocol,
+                                       WeekTime now) const {
   SessionDecision result;
   // A wildcard must never stand in for a missing identity: no device id, no session.
   if (subject.device.empty()) {
@@ -178,8 +147,13 @@ SessionDecision Policy::decide_session(const Subject& subject, std::string_view 
   }
   const Grant* first_in_time = nullptr;
   Mfa missing = Mfa::none;  // the strongest proof a grant wanted and the session lacked
+  bool other_protocol = false;  // a grant named everything but has no rules for this protocol
   for (const Grant& grant : grants_) {
     if (!names_asset(grant, asset) || !names_device(grant, subject.device) || !names_subject(grant, subject)) {
+      continue;
+    }
+    if (!grant.rules_for(protocol)) {
+      other_protocol = true;
       continue;
     }
     // A grant that needs a stronger proof than the session has does not apply at all, so
@@ -196,6 +170,9 @@ SessionDecision Policy::decide_session(const Subject& subject, std::string_view 
     result.decision = {Effect::allow, first_in_time->id, "granted"};
   } else if (!result.grants.empty()) {
     result.decision = {Effect::deny, kDefaultDenyRule, "outside the time windows of every grant for this asset"};
+    result.grants = {};
+  } else if (missing == Mfa::none && other_protocol) {
+    result.decision = {Effect::deny, kDefaultDenyRule, "no grant for this asset has rules for its protocol"};
     result.grants = {};
   } else {
     result.decision = {Effect::deny, kDefaultDenyRule, missing_reason(missing)};

@@ -6,7 +6,8 @@
 // Deny by default: a session is allowed only if some grant names (or wildcards) its user
 // or role, its device and its asset, inside the grant's time windows; each Modbus request
 // is then allowed only if one of those grants allows all of it (function, unit, every
-// address read or written, every value written). Every decision carries the id of the rule
+// address read or written, every value written). A grant counts for an asset only if it
+// has rules for the asset's protocol (protocol_rules.hpp). Every decision carries the id of the rule
 // that made it and a reason a person can read.
 #pragma once
 
@@ -20,6 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "authz/protocol_rules.hpp"
 #include "protocols/modbus/codec.hpp"
 
 namespace conduit::authz {
@@ -28,20 +30,6 @@ inline constexpr std::string_view kWildcard = "*";
 inline constexpr std::string_view kDefaultDenyRule = "default-deny";
 inline constexpr std::string_view kGroupPrefix = "group:";  // in Grant::devices
 inline constexpr std::string_view kLabelPrefix = "label:";  // in Grant::assets
-
-// Inclusive address range, e.g. 0-99.
-struct AddressRange {
-  std::uint16_t first = 0;
-  std::uint16_t last = 0;
-};
-
-// Writes to these addresses of this table must carry values in [min, max].
-struct ValueBound {
-  protocols::modbus::Table table = protocols::modbus::Table::holding_registers;
-  AddressRange addresses;
-  std::uint16_t min = 0;
-  std::uint16_t max = 0;
-};
 
 // Minutes since Monday 00:00, local time of the gateway. The caller computes it.
 struct WeekTime {
@@ -55,19 +43,6 @@ struct TimeWindow {
   std::uint16_t from = 0;
   std::uint16_t to = 1440;
   bool contains(WeekTime now) const noexcept;
-};
-
-inline constexpr std::size_t kTables = 6;  // indexed by protocols::modbus::Table
-
-struct ModbusRules {
-  // Function codes allowed. Config fills in the public read/write codes of the tables the
-  // grant names; diagnostics (7, 8, 11, 12, 17), file records (20, 21), FIFO (24),
-  // device identification (43) and every non-public code only when listed explicitly.
-  std::bitset<256> functions;
-  std::bitset<256> unit_ids;  // unit 0 (broadcast) only when listed explicitly
-  std::array<std::vector<AddressRange>, kTables> read;
-  std::array<std::vector<AddressRange>, kTables> write;
-  std::vector<ValueBound> value_bounds;
 };
 
 // How the user proved who they are, from weakest to strongest. Grants name the least they
@@ -84,8 +59,16 @@ struct Grant {
   std::vector<std::string> devices;  // device ids, "group:NAME" or "*"
   std::vector<std::string> assets;   // asset names, "label:NAME" or "*"
   std::vector<TimeWindow> time_windows;  // empty: always
-  std::optional<ModbusRules> modbus;     // absent: no Modbus request is allowed
+  // At most one rule set per protocol; the grant applies only to assets of these protocols.
+  std::vector<ProtocolRules> rules;
   Mfa mfa = Mfa::none;                   // the least the session must have proven (config default: login)
+
+  const ProtocolRules* rules_for(ProtocolId protocol) const noexcept;
+  template <typename Rules>
+  const Rules* rules_of() const noexcept {
+    const ProtocolRules* found = rules_for(protocol_of<Rules>());
+    return found ? std::get_if<Rules>(found) : nullptr;
+  }
 };
 
 struct AssetLabels {
@@ -115,8 +98,8 @@ struct Decision {
 class Policy;
 
 // The grants of one Policy that apply to one subject and asset, found once when a
-// session opens; per-request decisions then look only at these. Holds pointers into the
-// Policy, which must outlive it.
+// session opens; per-request decisions then look only at these. Every one of them has
+// rules for the asset's protocol. Holds pointers into the Policy, which must outlive it.
 class SessionGrants {
  public:
   // Is this request allowed now? Allocation-free.
@@ -140,8 +123,10 @@ class Policy {
   Policy() = default;
   Policy(std::vector<Grant> grants, std::vector<AssetLabels> assets, DeviceGroups device_groups);
 
-  // May the subject open a session to the asset now?
-  SessionDecision decide_session(const Subject& subject, std::string_view asset, WeekTime now) const;
+  // May the subject open a session to the asset, which speaks `protocol`, now? Only grants
+  // with rules for that protocol count.
+  SessionDecision decide_session(const Subject& subject, std::string_view asset, ProtocolId protocol,
+                                 WeekTime now) const;
 
   std::size_t grant_count() const noexcept { return grants_.size(); }
 

@@ -69,6 +69,7 @@ class ObjectReader {
   }
 
   std::string at(std::string_view key) const { return pointer_append(pointer_, key); }
+  const std::string& pointer() const { return pointer_; }
 
   const json* find(std::string_view key) {
     known_.insert(std::string(key));
@@ -151,7 +152,8 @@ class ObjectReader {
       if (known_.count(key)) continue;
       std::string expected;
       for (const auto& name : known_) expected += (expected.empty() ? "" : ", ") + name;
-      throw ConfigError(at(key), "unknown key (expected one of: " + expected + ")");
+      throw ConfigError(at(key), expected.empty() ? "unknown key (this object takes none)"
+                                                  : "unknown key (expected one of: " + expected + ")");
     }
   }
 
@@ -226,6 +228,8 @@ inline std::bitset<256> unit_ids(ObjectReader& reader, std::string_view key) {
 }
 
 // Grants (config/load_grants.cpp); assets and device groups must already be loaded.
-std::vector<authz::Grant> load_grants(const nlohmann::json* grants, const Config& config);
+// Appends to `notes` what a person should know that is not an error.
+std::vector<authz::Grant> load_grants(const nlohmann::json* grants, const Config& config,
+                                      std::vector<std::string>& notes);
 
 }  // namespace conduit::config::detail

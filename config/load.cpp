@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "config/json_reader.hpp"
+#include "config/protocol_schema.hpp"
 
 namespace conduit::config {
 namespace {
@@ -152,23 +153,7 @@ std::string text_version(std::string_view text) {
 }
 
 Protocol protocol(ObjectReader& reader, std::string_view key) {
-  std::string text = reader.string(key, "tcp");
-  if (text == "tcp") return Protocol::tcp;
-  if (text == "modbus") return Protocol::modbus;
-  throw ConfigError(reader.at(key), json_quoted(text) + " is not \"tcp\" or \"modbus\"");
-}
-
-ModbusAssetSettings load_modbus_asset(const json& value, const std::string& pointer) {
-  ObjectReader reader(value, pointer);
-  ModbusAssetSettings settings;
-  settings.unit_ids = unit_ids(reader, "unit_ids");
-  settings.max_connections = static_cast<unsigned>(reader.number("max_connections", 2, 1, 64));
-  settings.max_in_flight = static_cast<unsigned>(reader.number("max_in_flight", 1, 1, 64));
-  settings.request_timeout = std::chrono::milliseconds(reader.number("request_timeout_ms", 1000, 10, 600000));
-  settings.max_outstanding_per_client =
-      static_cast<unsigned>(reader.number("max_outstanding_per_client", 16, 1, 1024));
-  reader.finish();
-  return settings;
+  return protocol_named(reader.string(key, std::string(authz::protocol_name(kTcp))), reader.at(key));
 }
 
 std::vector<Asset> load_assets(ObjectReader& root) {
@@ -181,16 +166,17 @@ std::vector<Asset> load_assets(ObjectReader& root) {
     asset.name = reader.required_name("name");
     unique.add(asset.name, reader.at("name"));
     asset.address = endpoint(reader, "address", false);
-    asset.kind = protocol(reader, "kind");
+    Protocol kind = protocol(reader, "kind");
     asset.labels = reader.names("labels", false);
-    const json* modbus = reader.find("modbus");
-    if (modbus && asset.kind != Protocol::modbus) {
-      throw ConfigError(reader.at("modbus"), "only for assets of kind \"modbus\"");
+    // Settings are keyed by protocol name: another protocol's settings are a mistake.
+    for (std::size_t other = 0; other < authz::kProtocolCount; ++other) {
+      std::string key(authz::protocol_name(static_cast<Protocol>(other)));
+      if (other != kind && reader.find(key)) {
+        throw ConfigError(reader.at(key), "only for assets of kind " + json_quoted(key));
+      }
     }
-    if (asset.kind == Protocol::modbus) {
-      static const json kDefaults = json::object();
-      asset.modbus = load_modbus_asset(modbus ? *modbus : kDefaults, reader.at("modbus"));
-    }
+    std::string key(authz::protocol_name(kind));
+    asset.settings = schema_of(kind).load_asset(reader.find(key), reader.at(key));
     reader.finish();
     assets.push_back(std::move(asset));
   }
@@ -215,9 +201,9 @@ std::vector<Listener> load_listeners(ObjectReader& root, const Config& config) {
     if (!asset) throw ConfigError(reader.at("asset"), "no asset named " + json_quoted(listener.asset));
     listener.protocol = protocol(reader, "protocol");
     // An opaque tunnel to a Modbus asset would bypass request-by-request policy.
-    if (asset->kind != listener.protocol) {
+    if (asset->protocol() != listener.protocol) {
       throw ConfigError(reader.at("protocol"), std::string("asset ") + json_quoted(asset->name) + " is of kind " +
-                                                   (asset->kind == Protocol::modbus ? "\"modbus\"" : "\"tcp\"") +
+                                                   json_quoted(authz::protocol_name(asset->protocol())) +
                                                    "; its listeners must use the same protocol");
     }
     reader.finish();
@@ -322,7 +308,7 @@ Config load_text(std::string_view text, const std::filesystem::path& file,
   config.assets = load_assets(reader);
   config.listeners = load_listeners(reader, config);
   config.device_groups = load_device_groups(reader);
-  config.grants = load_grants(reader.find("grants"), config);
+  config.grants = load_grants(reader.find("grants"), config, config.notes);
   check_grants_can_be_met(config);
   reader.finish();
   return config;

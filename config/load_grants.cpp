@@ -1,15 +1,15 @@
-// Grants: who (users or roles) on which devices may reach which assets, when, and for
-// Modbus assets exactly which functions, units, addresses and values.
+// Grants: who (users or roles) on which devices may reach which assets, when, and with
+// which rules for each protocol (config/protocol_schema.hpp).
 #include <algorithm>
 #include <charconv>
 
 #include "config/json_reader.hpp"
+#include "config/protocol_schema.hpp"
 
 namespace conduit::config::detail {
 namespace {
 
 using nlohmann::json;
-namespace modbus = protocols::modbus;
 
 constexpr std::string_view kDayNames[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
 
@@ -65,144 +65,6 @@ std::vector<authz::TimeWindow> load_time_windows(ObjectReader& grant) {
   return windows;
 }
 
-// "0-99", "100", or a number: protocol addresses (0-based), inclusive.
-authz::AddressRange parse_range(const json& value, const std::string& pointer) {
-  if (value.is_number_unsigned() && value.get<std::uint64_t>() <= 65535) {
-    auto address = value.get<std::uint16_t>();
-    return {address, address};
-  }
-  if (value.is_string()) {
-    const std::string text = value.get<std::string>();
-    auto dash = text.find('-');
-    unsigned first = 0;
-    unsigned last = 0;
-    const char* begin = text.data();
-    const char* end = text.data() + text.size();
-    const char* split = dash == std::string::npos ? end : text.data() + dash;
-    auto a = std::from_chars(begin, split, first);
-    bool ok = a.ec == std::errc() && a.ptr == split;
-    if (dash == std::string::npos) {
-      last = first;
-    } else {
-      auto b = std::from_chars(split + 1, end, last);
-      ok = ok && b.ec == std::errc() && b.ptr == end;
-    }
-    if (ok && first <= last && last <= 65535) {
-      return {static_cast<std::uint16_t>(first), static_cast<std::uint16_t>(last)};
-    }
-  }
-  throw ConfigError(pointer, value.dump() + " is not an address or range \"first-last\" within 0..65535");
-}
-
-struct TableName {
-  std::string_view name;
-  modbus::Table table;
-};
-constexpr TableName kTableNames[] = {
-    {"coils", modbus::Table::coils},
-    {"discrete_inputs", modbus::Table::discrete_inputs},
-    {"input_registers", modbus::Table::input_registers},
-    {"holding_registers", modbus::Table::holding_registers},
-};
-
-modbus::Table table_named(const std::string& name, const std::string& pointer) {
-  for (const TableName& entry : kTableNames) {
-    if (entry.name == name) return entry.table;
-  }
-  throw ConfigError(pointer, json_quoted(name) +
-                                 " is not a table (coils, discrete_inputs, input_registers, holding_registers)");
-}
-
-// {"holding_registers": ["0-99", 200], ...}: sorted by first address.
-std::array<std::vector<authz::AddressRange>, authz::kTables> load_table_ranges(const json* value,
-                                                                              const std::string& pointer) {
-  std::array<std::vector<authz::AddressRange>, authz::kTables> ranges;
-  if (!value) return ranges;
-  ObjectReader reader(*value, pointer);
-  for (const TableName& entry : kTableNames) {
-    if (!reader.find(entry.name)) continue;
-    const json& list = reader.array(entry.name);
-    auto& table = ranges[static_cast<std::size_t>(entry.table)];
-    for (std::size_t i = 0; i < list.size(); ++i) {
-      table.push_back(parse_range(list[i], pointer_append(reader.at(entry.name), std::to_string(i))));
-    }
-    std::sort(table.begin(), table.end(), [](auto& a, auto& b) { return a.first < b.first; });
-  }
-  reader.finish();
-  return ranges;
-}
-
-std::vector<authz::ValueBound> load_value_bounds(ObjectReader& rules) {
-  std::vector<authz::ValueBound> bounds;
-  if (!rules.find("values")) return bounds;
-  const json& list = rules.array("values");
-  for (std::size_t i = 0; i < list.size(); ++i) {
-    ObjectReader reader(list[i], pointer_append(rules.at("values"), std::to_string(i)));
-    authz::ValueBound bound;
-    bound.table = table_named(reader.required_string("table"), reader.at("table"));
-    if (bound.table != modbus::Table::holding_registers && bound.table != modbus::Table::coils) {
-      throw ConfigError(reader.at("table"), "only holding_registers and coils can be written");
-    }
-    bound.addresses = parse_range(reader.require("addresses"), reader.at("addresses"));
-    bound.min = static_cast<std::uint16_t>(reader.number("min", 0, 0, 65535));
-    bound.max = static_cast<std::uint16_t>(reader.number("max", 65535, 0, 65535));
-    if (bound.min > bound.max) throw ConfigError(reader.at("max"), "is below min");
-    reader.finish();
-    bounds.push_back(bound);
-  }
-  return bounds;
-}
-
-// Without an explicit list, the public read/write codes of the tables the grant names.
-// Diagnostics, identification, file records, FIFO and non-public codes need listing.
-std::bitset<256> default_functions(const authz::ModbusRules& rules) {
-  auto named = [](const auto& ranges, modbus::Table table) { return !ranges[static_cast<std::size_t>(table)].empty(); };
-  namespace fc = modbus::function;
-  std::bitset<256> functions;
-  if (named(rules.read, modbus::Table::coils)) functions.set(fc::kReadCoils);
-  if (named(rules.read, modbus::Table::discrete_inputs)) functions.set(fc::kReadDiscreteInputs);
-  if (named(rules.read, modbus::Table::holding_registers)) functions.set(fc::kReadHoldingRegisters);
-  if (named(rules.read, modbus::Table::input_registers)) functions.set(fc::kReadInputRegisters);
-  if (named(rules.write, modbus::Table::coils)) {
-    functions.set(fc::kWriteSingleCoil);
-    functions.set(fc::kWriteMultipleCoils);
-  }
-  if (named(rules.write, modbus::Table::holding_registers)) {
-    functions.set(fc::kWriteSingleRegister);
-    functions.set(fc::kWriteMultipleRegisters);
-    functions.set(fc::kMaskWriteRegister);
-    if (named(rules.read, modbus::Table::holding_registers)) functions.set(fc::kReadWriteMultipleRegisters);
-  }
-  return functions;
-}
-
-authz::ModbusRules load_modbus_rules(const json& value, const std::string& pointer) {
-  ObjectReader reader(value, pointer);
-  authz::ModbusRules rules;
-  rules.unit_ids = unit_ids(reader, "unit_ids");
-  rules.read = load_table_ranges(reader.find("read"), reader.at("read"));
-  rules.write = load_table_ranges(reader.find("write"), reader.at("write"));
-  for (auto table : {modbus::Table::discrete_inputs, modbus::Table::input_registers}) {
-    if (!rules.write[static_cast<std::size_t>(table)].empty()) {
-      throw ConfigError(pointer_append(reader.at("write"), modbus::table_name(table)), "this table is read-only");
-    }
-  }
-  rules.value_bounds = load_value_bounds(reader);
-  if (reader.find("functions")) {
-    const json& list = reader.array("functions");
-    for (std::size_t i = 0; i < list.size(); ++i) {
-      if (!list[i].is_number_unsigned() || list[i].get<unsigned>() < 1 || list[i].get<unsigned>() > 127) {
-        throw ConfigError(pointer_append(reader.at("functions"), std::to_string(i)), "expected a function code 1..127");
-      }
-      rules.functions.set(list[i].get<unsigned>());
-    }
-  } else {
-    rules.functions = default_functions(rules);
-  }
-  reader.finish();
-  return rules;
-}
-
 void check_references(const authz::Grant& grant, ObjectReader& reader, const Config& config) {
   for (std::size_t i = 0; i < grant.assets.size(); ++i) {
     const std::string& entry = grant.assets[i];
@@ -222,6 +84,39 @@ void check_references(const authz::Grant& grant, ObjectReader& reader, const Con
   }
 }
 
+// One rule set per protocol, keyed by the protocol's name. A grant without any is in the
+// form from before per-protocol rules, when such a grant meant a raw tunnel: it is read
+// as `"tcp": {}`, and the configuration's notes say so.
+std::vector<authz::ProtocolRules> load_rules(ObjectReader& reader, std::vector<std::string>& notes) {
+  std::vector<authz::ProtocolRules> rules;
+  for (std::size_t protocol = 0; protocol < authz::kProtocolCount; ++protocol) {
+    std::string key(authz::protocol_name(static_cast<Protocol>(protocol)));
+    if (const json* value = reader.find(key)) {
+      rules.push_back(schema_of(static_cast<Protocol>(protocol)).load_rules(*value, reader.at(key)));
+    }
+  }
+  if (rules.empty()) {
+    rules.push_back(authz::TcpRules{});
+    notes.push_back(reader.pointer() +
+                    " has no protocol rules: read as \"tcp\": {} (raw tunnels only); write that explicitly");
+  }
+  return rules;
+}
+
+// A grant that names an asset outright must have rules for its protocol: otherwise the
+// name is a mistake that would silently open nothing (or, before per-protocol rules, a
+// raw tunnel the writer never meant).
+void check_protocols(const authz::Grant& grant, ObjectReader& reader, const Config& config) {
+  for (std::size_t i = 0; i < grant.assets.size(); ++i) {
+    const Asset* asset = config.find_asset(grant.assets[i]);
+    if (!asset || grant.rules_for(asset->protocol())) continue;
+    std::string kind(authz::protocol_name(asset->protocol()));
+    throw ConfigError(pointer_append(reader.at("assets"), std::to_string(i)),
+                      "asset " + json_quoted(asset->name) + " is of kind " + json_quoted(kind) +
+                          " but the grant has no " + json_quoted(kind) + " rules; add them or remove the asset");
+  }
+}
+
 // Deny by default: a grant that says nothing needs a FIDO2 login certificate.
 authz::Mfa load_mfa(ObjectReader& grant) {
   std::string text = grant.string("mfa", "login");
@@ -233,7 +128,7 @@ authz::Mfa load_mfa(ObjectReader& grant) {
 
 }  // namespace
 
-std::vector<authz::Grant> load_grants(const json* value, const Config& config) {
+std::vector<authz::Grant> load_grants(const json* value, const Config& config, std::vector<std::string>& notes) {
   if (!value) return {};
   if (!value->is_array()) throw ConfigError("/grants", std::string("expected an array, got ") + type_name(*value));
   std::vector<authz::Grant> grants;
@@ -252,7 +147,8 @@ std::vector<authz::Grant> load_grants(const json* value, const Config& config) {
     grant.assets = reader.names("assets");
     check_references(grant, reader, config);
     grant.time_windows = load_time_windows(reader);
-    if (const json* rules = reader.find("modbus")) grant.modbus = load_modbus_rules(*rules, reader.at("modbus"));
+    grant.rules = load_rules(reader, notes);
+    check_protocols(grant, reader, config);
     grant.mfa = load_mfa(reader);
     reader.finish();
     grants.push_back(std::move(grant));

@@ -7,6 +7,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include "authz/policy.hpp"
@@ -69,18 +72,26 @@ struct RecordingSettings {
   std::uint64_t max_total_bytes = 0;          // 0: no size cap
 };
 
-enum class Protocol { tcp, modbus };
+// A protocol, as authz numbers them (authz/protocol_rules.hpp): "tcp", "modbus", ...
+using Protocol = authz::ProtocolId;
+inline constexpr Protocol kTcp = authz::protocol_of<authz::TcpRules>();
 
 struct Listener {
   std::string name;
   Endpoint bind;
   std::string asset;
-  Protocol protocol = Protocol::tcp;
+  Protocol protocol = kTcp;  // always the asset's protocol
+};
+
+// A raw TCP asset has nothing to configure beyond its address.
+struct TcpAssetSettings {
+  static constexpr std::string_view kProtocol = "tcp";
 };
 
 // How the gateway talks to a Modbus asset: real PLCs accept few connections and often
 // one request at a time, so many client sessions share a small pool.
 struct ModbusAssetSettings {
+  static constexpr std::string_view kProtocol = "modbus";
   std::bitset<256> unit_ids;                 // others are answered with exception 0A
   unsigned max_connections = 2;              // upstream connections in the pool
   unsigned max_in_flight = 1;                // requests outstanding per upstream connection
@@ -88,12 +99,26 @@ struct ModbusAssetSettings {
   unsigned max_outstanding_per_client = 16;  // flood protection per client session
 };
 
+// An asset's protocol settings: one type per protocol, in the order of authz::ProtocolRules,
+// so that the settings' index is the asset's protocol.
+using AssetSettings = std::variant<TcpAssetSettings, ModbusAssetSettings>;
+static_assert([]<std::size_t... I>(std::index_sequence<I...>) {
+  return std::variant_size_v<AssetSettings> == authz::kProtocolCount &&
+         ((std::variant_alternative_t<I, AssetSettings>::kProtocol == authz::kProtocolNames[I]) && ...);
+}(std::make_index_sequence<authz::kProtocolCount>()), "AssetSettings must list the protocols of authz::ProtocolRules in order");
+
 struct Asset {
   std::string name;
   Endpoint address;
-  Protocol kind = Protocol::tcp;
   std::vector<std::string> labels;
-  ModbusAssetSettings modbus;                // meaningful when kind == modbus
+  AssetSettings settings;  // its index is the asset's protocol
+
+  Protocol protocol() const { return static_cast<Protocol>(settings.index()); }
+  // The settings of the asset's protocol; throws std::bad_variant_access for another.
+  template <typename Settings>
+  const Settings& settings_of() const {
+    return std::get<Settings>(settings);
+  }
 };
 
 struct Config {
@@ -108,6 +133,9 @@ struct Config {
   std::vector<Asset> assets;
   std::vector<authz::Grant> grants;
   authz::DeviceGroups device_groups;
+  // Things a person should know that are not errors (e.g. a grant in an older form);
+  // `check-config` prints them, `serve` logs them.
+  std::vector<std::string> notes;
 
   const Asset* find_asset(const std::string& name) const;
 };

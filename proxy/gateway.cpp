@@ -34,6 +34,7 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+constexpr auto kModbusProtocol = authz::protocol_of<authz::ModbusRules>();  // until protocol handlers
 using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
 struct Worker {
@@ -92,7 +93,7 @@ asio::awaitable<void> accept_loop(Worker& worker, std::size_t listener_index, Ga
       socket.close(ignored);
       continue;
     }
-    if (snapshot->config.listeners[listener_index].protocol == config::Protocol::modbus) {
+    if (snapshot->config.listeners[listener_index].protocol == kModbusProtocol) {
       start_modbus_session(std::move(socket), listener_index, std::move(snapshot), state, worker.registry,
                            worker.modbus_pools);
     } else {
@@ -109,7 +110,7 @@ std::string bind_listener(std::list<Worker>& workers, const config::Config& conf
   std::size_t index = 0;
   for (Worker& worker : workers) {
     tcp::acceptor acceptor(worker.context);
-    if (listener.protocol == config::Protocol::modbus && index++ != home) {
+    if (listener.protocol == kModbusProtocol && index++ != home) {
       worker.acceptors.push_back(std::move(acceptor));
       continue;
     }
@@ -137,7 +138,7 @@ bool same_listener_binds(const config::Config& a, const config::Config& b) {
   for (std::size_t i = 0; i < a.listeners.size(); ++i) {
     const config::Listener& before = a.listeners[i];
     const config::Listener& after = b.listeners[i];
-    bool pinned = before.protocol == config::Protocol::modbus || after.protocol == config::Protocol::modbus;
+    bool pinned = before.protocol == kModbusProtocol || after.protocol == kModbusProtocol;
     if (before.name != after.name || before.bind.to_string() != after.bind.to_string() ||
         before.protocol != after.protocol || (pinned && before.asset != after.asset)) {
       return false;

@@ -62,6 +62,7 @@ int run_serve(const Args& args) {
 int run_check_config(const Args& args) {
   auto config = config::load_file(args.config_file, data_dir_override(args));
   proxy::make_snapshot(config);  // also proves the TLS files load and match
+  for (const std::string& note : config.notes) std::cout << "note: " << note << "\n";
   std::cout << "config ok: " << config.listeners.size() << " listeners, " << config.assets.size() << " assets, "
             << config.grants.size() << " grants\n";
   return 0;

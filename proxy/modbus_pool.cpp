@@ -55,7 +55,7 @@ struct ModbusPool::Connection {
 };
 
 ModbusPool::ModbusPool(asio::any_io_executor executor, const config::Asset& asset)
-    : executor_(std::move(executor)), address_(asset.address), settings_(asset.modbus) {
+    : executor_(std::move(executor)), address_(asset.address), settings_(asset.settings_of<config::ModbusAssetSettings>()) {
   for (unsigned i = 0; i < settings_.max_connections; ++i) {
     connections_.push_back(std::make_unique<Connection>(executor_, i, settings_.max_in_flight));
   }
@@ -65,7 +65,7 @@ ModbusPool::ModbusPool(asio::any_io_executor executor, const config::Asset& asse
 ModbusPool::~ModbusPool() = default;
 
 bool ModbusPool::same_settings(const config::Asset& asset) const {
-  const config::ModbusAssetSettings& other = asset.modbus;
+  const auto& other = asset.settings_of<config::ModbusAssetSettings>();
   return asset.address.to_string() == address_.to_string() && other.unit_ids == settings_.unit_ids &&
          other.max_connections == settings_.max_connections && other.max_in_flight == settings_.max_in_flight &&
          other.request_timeout == settings_.request_timeout;

@@ -78,7 +78,7 @@ class ModbusSession final : public TlsSession, public ModbusExchangeOwner {
 
  private:
   asio::awaitable<void> serve() override {
-    const config::ModbusAssetSettings& settings = asset_.modbus;
+    const auto& settings = asset_.settings_of<config::ModbusAssetSettings>();
     exchanges_.resize(settings.max_outstanding_per_client);
     rules_.resize(settings.max_outstanding_per_client);
     for (ModbusExchange& exchange : exchanges_) free_.push_back(&exchange);
@@ -184,7 +184,7 @@ class ModbusSession final : public TlsSession, public ModbusExchangeOwner {
       log_request(request, decision.rule, decision.reason, "denied", raw, answer.bytes());
       return true;
     }
-    if (!asset_.modbus.unit_ids.test(request.mbap.unit_id)) {
+    if (!asset_.settings_of<config::ModbusAssetSettings>().unit_ids.test(request.mbap.unit_id)) {
       record_request(request, audit::RecordedDecision::deny, "unit-not-served", raw);
       auto answer = answer_exception(request, modbus::ExceptionCode::gateway_path_unavailable);
       log_request(request, decision.rule, "unit id not served by this asset", "unknown_unit", raw, answer.bytes());

@@ -98,7 +98,8 @@ asio::awaitable<bool> TlsSession::open() {
   }
   auto mfa = static_cast<authz::Mfa>(identity_.mfa_level(listener_.asset));
   authz::SessionDecision result = snapshot_->policy.decide_session(
-      {identity_.user, identity_.device, identity_.role, identity_.roles, mfa}, listener_.asset, week_time_now());
+      {identity_.user, identity_.device, identity_.role, identity_.roles, mfa}, asset_.name, asset_.protocol(),
+      week_time_now());
   if (!result.decision.allowed()) {
     log_denied(result.decision.rule, result.decision.reason);
     co_await close_client();
@@ -143,7 +144,7 @@ bool TlsSession::start_recording(authz::Mfa mfa) {
   header.device = identity_.device;
   header.role = identity_.role;
   header.asset = asset_.name;
-  header.protocol = listener_.protocol == config::Protocol::modbus ? "modbus" : "tcp";
+  header.protocol = authz::protocol_name(asset_.protocol());
   header.listener = listener_.name;
   std::string asset_address = asset_.address.to_string();
   header.client_address = peer_;

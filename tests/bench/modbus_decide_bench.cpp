@@ -37,7 +37,7 @@ authz::Grant make_grant(std::size_t i, bool wildcard) {
   rules.write[holding] = {{static_cast<std::uint16_t>(first + 50), static_cast<std::uint16_t>(first + 59)}};
   rules.value_bounds = {{modbus::Table::holding_registers, {static_cast<std::uint16_t>(first + 50),
                                                             static_cast<std::uint16_t>(first + 50)}, 0, 1500}};
-  grant.modbus = rules;
+  grant.rules = {rules};
   return grant;
 }
 
@@ -49,7 +49,7 @@ std::vector<std::uint8_t> read_request(std::uint16_t start) {
 
 void run(const char* name, const authz::Policy& policy, authz::Subject subject, const char* asset,
          std::uint16_t start) {
-  auto session = policy.decide_session(subject, asset, {});
+  auto session = policy.decide_session(subject, asset, authz::protocol_of<authz::ModbusRules>(), {});
   if (!session.decision.allowed()) {
     std::printf("%s: session denied?\n", name);
     return;

@@ -12,15 +12,22 @@ namespace {
 constexpr WeekTime kMondayNoon{12 * 60};
 constexpr WeekTime kSaturdayNoon{5 * 1440 + 12 * 60};
 
+constexpr ProtocolId kTcp = protocol_of<TcpRules>();
+constexpr ProtocolId kModbus = protocol_of<ModbusRules>();
+
+// A grant for raw tunnels (tcp rules) unless rules are given.
 Grant session_grant(std::string id, std::vector<std::string> users, std::vector<std::string> devices,
-                    std::vector<std::string> assets) {
+                    std::vector<std::string> assets, std::vector<ProtocolRules> rules = {TcpRules{}}) {
   Grant grant;
   grant.id = std::move(id);
   grant.users = std::move(users);
   grant.devices = std::move(devices);
   grant.assets = std::move(assets);
+  grant.rules = std::move(rules);
   return grant;
 }
+
+ModbusRules& modbus_rules(Grant& grant) { return std::get<ModbusRules>(grant.rules.at(0)); }
 
 Policy example_policy() {
   Grant by_role = session_grant("operators-line-1", {}, {"group:plant-laptops"}, {"label:line-1"});
@@ -57,13 +64,12 @@ modbus::Request decode(const std::vector<std::uint8_t>& bytes) {
 }
 
 SessionGrants grants_for(const Policy& policy, Subject subject, std::string_view asset) {
-  SessionDecision result = policy.decide_session(subject, asset, kMondayNoon);
+  SessionDecision result = policy.decide_session(subject, asset, kModbus, kMondayNoon);
   REQUIRE(result.decision.allowed());
   return result.grants;
 }
 
 Grant modbus_grant() {
-  Grant grant = session_grant("tech-press-1", {"alice"}, {"laptop-7"}, {"press-1"});
   ModbusRules rules;
   rules.functions.set(3).set(4).set(6).set(16);
   rules.unit_ids.set(1);
@@ -71,8 +77,7 @@ Grant modbus_grant() {
   rules.read[static_cast<std::size_t>(modbus::Table::input_registers)] = {{0, 49}};
   rules.write[static_cast<std::size_t>(modbus::Table::holding_registers)] = {{100, 110}};
   rules.value_bounds = {{modbus::Table::holding_registers, {100, 100}, 0, 1500}};
-  grant.modbus = rules;
-  return grant;
+  return session_grant("tech-press-1", {"alice"}, {"laptop-7"}, {"press-1"}, {rules});
 }
 
 }  // namespace
@@ -107,7 +112,7 @@ TEST_CASE("session decisions name the grant that allowed them, or default-deny",
   Policy policy = example_policy();
   for (const Case& c : cases) {
     CAPTURE(c.subject.user, c.subject.device, c.subject.role, c.asset, c.now.minute);
-    SessionDecision result = policy.decide_session(c.subject, c.asset, c.now);
+    SessionDecision result = policy.decide_session(c.subject, c.asset, kTcp, c.now);
     CHECK(result.decision.allowed() == c.allowed);
     CHECK(result.decision.rule == c.rule);
     CHECK_FALSE(result.decision.reason.empty());
@@ -117,13 +122,13 @@ TEST_CASE("session decisions name the grant that allowed them, or default-deny",
 
 TEST_CASE("a session outside every time window says so", "[authz]") {
   Policy policy = example_policy();
-  SessionDecision result = policy.decide_session({"acme-eng", "acme-laptop-3", ""}, "press-7", kSaturdayNoon);
+  SessionDecision result = policy.decide_session({"acme-eng", "acme-laptop-3", ""}, "press-7", kTcp, kSaturdayNoon);
   CHECK(result.decision.reason == "outside the time windows of every grant for this asset");
 }
 
 TEST_CASE("a certificate without a device id is denied even by a wildcard grant", "[authz]") {
   Policy policy({session_grant("everything", {"*"}, {"*"}, {"*"})}, {}, {});
-  SessionDecision result = policy.decide_session({"alice", "", ""}, "press-1", kMondayNoon);
+  SessionDecision result = policy.decide_session({"alice", "", ""}, "press-1", kTcp, kMondayNoon);
   CHECK_FALSE(result.decision.allowed());
   CHECK(result.decision.rule == kDefaultDenyRule);
   CHECK(result.decision.reason == "certificate names no device");
@@ -134,13 +139,13 @@ TEST_CASE("a login certificate's extra roles match role grants", "[authz]") {
   by_role.roles = {"Operator"};
   Policy policy({by_role}, {}, {});
   std::vector<std::string> roles{"Viewer", "Operator"};
-  CHECK(policy.decide_session({"alice", "laptop-7", "", roles}, "press-1", kMondayNoon).decision.allowed());
-  CHECK_FALSE(policy.decide_session({"alice", "laptop-7", "Viewer"}, "press-1", kMondayNoon).decision.allowed());
+  CHECK(policy.decide_session({"alice", "laptop-7", "", roles}, "press-1", kTcp, kMondayNoon).decision.allowed());
+  CHECK_FALSE(policy.decide_session({"alice", "laptop-7", "Viewer"}, "press-1", kTcp, kMondayNoon).decision.allowed());
 }
 
 TEST_CASE("an empty policy denies everything", "[authz]") {
   Policy policy;
-  CHECK_FALSE(policy.decide_session({"alice", "laptop-7", ""}, "press-1", kMondayNoon).decision.allowed());
+  CHECK_FALSE(policy.decide_session({"alice", "laptop-7", ""}, "press-1", kTcp, kMondayNoon).decision.allowed());
 }
 
 TEST_CASE("time windows wrap midnight onto the day they start", "[authz]") {
@@ -202,7 +207,7 @@ TEST_CASE("modbus requests are decided against the grant's functions, units, ran
 
 TEST_CASE("a mask write to a value-bounded register is denied: its result cannot be known", "[authz][modbus]") {
   Grant grant = modbus_grant();
-  grant.modbus->functions.set(22);
+  modbus_rules(grant).functions.set(22);
   Policy policy({grant}, {}, {});
   SessionGrants grants = grants_for(policy, {"alice", "laptop-7", ""}, "press-1");
   auto bounded = decode(adu({0x16, 0x00, 0x64, 0x00, 0xf2, 0x00, 0x25}));    // register 100
@@ -213,7 +218,7 @@ TEST_CASE("a mask write to a value-bounded register is denied: its result cannot
 
 TEST_CASE("special function codes are allowed only when a grant names them", "[authz][modbus]") {
   Grant grant = modbus_grant();
-  grant.modbus->functions.set(8).set(90);
+  modbus_rules(grant).functions.set(8).set(90);
   Policy policy({grant}, {}, {});
   SessionGrants grants = grants_for(policy, {"alice", "laptop-7", ""}, "press-1");
   CHECK(grants.decide_modbus(decode(adu({0x08, 0x00, 0x00, 0x12, 0x34})), kMondayNoon).allowed());
@@ -223,11 +228,11 @@ TEST_CASE("special function codes are allowed only when a grant names them", "[a
 TEST_CASE("a request is allowed if any one grant allows all of it, and denied with the furthest reason", "[authz][modbus]") {
   Grant reader = modbus_grant();
   reader.id = "reader";
-  reader.modbus->write = {};
+  modbus_rules(reader).write = {};
   Grant writer = modbus_grant();
   writer.id = "writer";
-  writer.modbus->read = {};
-  writer.modbus->functions.reset(3);
+  modbus_rules(writer).read = {};
+  modbus_rules(writer).functions.reset(3);
   Policy policy({reader, writer}, {}, {});
   SessionGrants grants = grants_for(policy, {"alice", "laptop-7", ""}, "press-1");
   Decision read = grants.decide_modbus(decode(adu({0x03, 0x00, 0x00, 0x00, 0x0a})), kMondayNoon);
@@ -238,12 +243,41 @@ TEST_CASE("a request is allowed if any one grant allows all of it, and denied wi
   CHECK(too_high.reason == "written value outside granted bounds");
 }
 
-TEST_CASE("a grant without modbus rules allows the session but no request", "[authz][modbus]") {
-  Policy policy({session_grant("tunnel-only", {"alice"}, {"*"}, {"press-1"})}, {}, {});
-  SessionGrants grants = grants_for(policy, {"alice", "laptop-7", ""}, "press-1");
-  Decision decision = grants.decide_modbus(decode(adu({0x03, 0x00, 0x00, 0x00, 0x01})), kMondayNoon);
-  CHECK_FALSE(decision.allowed());
-  CHECK(decision.reason == "grant has no Modbus rules");
+TEST_CASE("a grant applies only to assets of a protocol it has rules for", "[authz]") {
+  // The reported defect: a grant with only Modbus read rules for "label:line-1" opened a
+  // raw TCP session to a tcp asset with that label.
+  Grant modbus_reads = modbus_grant();
+  modbus_reads.id = "acme-readonly";
+  modbus_reads.users = {"acme-eng"};
+  modbus_reads.devices = {"*"};
+  modbus_reads.assets = {"label:line-1"};
+  Grant tunnel = session_grant("tunnel-only", {"alice"}, {"*"}, {"press-1", "hmi-1"});
+  Policy policy({modbus_reads, tunnel}, {{"press-1", {"line-1"}}, {"hmi-1", {"line-1"}}}, {});
+
+  SessionDecision raw = policy.decide_session({"acme-eng", "acme-laptop-3", ""}, "hmi-1", kTcp, kMondayNoon);
+  CHECK_FALSE(raw.decision.allowed());
+  CHECK(raw.decision.rule == kDefaultDenyRule);
+  CHECK(raw.decision.reason == "no grant for this asset has rules for its protocol");
+  CHECK(raw.grants.empty());
+  SessionDecision reads = policy.decide_session({"acme-eng", "acme-laptop-3", ""}, "press-1", kModbus, kMondayNoon);
+  CHECK(reads.decision.rule == "acme-readonly");
+
+  // A tcp-only grant opens tunnels, never a Modbus session (where it would allow nothing).
+  CHECK(policy.decide_session({"alice", "laptop-7", ""}, "hmi-1", kTcp, kMondayNoon).decision.allowed());
+  SessionDecision modbus_session = policy.decide_session({"alice", "laptop-7", ""}, "press-1", kModbus, kMondayNoon);
+  CHECK_FALSE(modbus_session.decision.allowed());
+  CHECK(modbus_session.decision.reason == "no grant for this asset has rules for its protocol");
+}
+
+TEST_CASE("a grant with rules for two protocols applies to assets of both", "[authz]") {
+  Grant both = modbus_grant();
+  both.rules.push_back(TcpRules{});
+  both.assets = {"*"};
+  Policy policy({both}, {}, {});
+  CHECK(policy.decide_session({"alice", "laptop-7", ""}, "hmi-1", kTcp, kMondayNoon).decision.allowed());
+  SessionDecision modbus_session = policy.decide_session({"alice", "laptop-7", ""}, "press-1", kModbus, kMondayNoon);
+  REQUIRE(modbus_session.decision.allowed());
+  CHECK(modbus_session.grants.decide_modbus(decode(adu({0x03, 0x00, 0x00, 0x00, 0x01})), kMondayNoon).allowed());
 }
 
 TEST_CASE("requests are denied once the session's grant window has closed", "[authz][modbus]") {
@@ -264,22 +298,22 @@ TEST_CASE("a grant needing more proof than the certificate carries does not appl
   Grant writes = modbus_grant();
   writes.id = "writes-per-session";
   writes.mfa = Mfa::per_session;
-  writes.modbus->write[static_cast<std::size_t>(modbus::Table::holding_registers)] = {{0, 99}};
+  modbus_rules(writes).write[static_cast<std::size_t>(modbus::Table::holding_registers)] = {{0, 99}};
   Policy policy({reads, writes}, {}, {});
 
   Subject static_cert{"alice", "laptop-7", ""};
-  SessionDecision none = policy.decide_session(static_cert, "press-1", kMondayNoon);
+  SessionDecision none = policy.decide_session(static_cert, "press-1", kModbus, kMondayNoon);
   CHECK_FALSE(none.decision.allowed());
   CHECK(none.decision.reason == "grant requires a key touch for this session (per-session MFA)");
 
   Subject logged_in{"alice", "laptop-7", "", {}, Mfa::login};
-  SessionDecision login = policy.decide_session(logged_in, "press-1", kMondayNoon);
+  SessionDecision login = policy.decide_session(logged_in, "press-1", kModbus, kMondayNoon);
   REQUIRE(login.decision.allowed());
   CHECK(login.decision.rule == "reads-after-login");
   CHECK_FALSE(login.grants.decide_modbus(decode(adu({0x06, 0x00, 0x05, 0x00, 0x01})), kMondayNoon).allowed());
 
   Subject touched{"alice", "laptop-7", "", {}, Mfa::per_session};
-  SessionDecision session = policy.decide_session(touched, "press-1", kMondayNoon);
+  SessionDecision session = policy.decide_session(touched, "press-1", kModbus, kMondayNoon);
   REQUIRE(session.decision.allowed());
   Decision write = session.grants.decide_modbus(decode(adu({0x06, 0x00, 0x05, 0x00, 0x01})), kMondayNoon);
   CHECK(write.allowed());

@@ -12,6 +12,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
+constexpr Protocol kModbus = conduit::authz::protocol_of<conduit::authz::ModbusRules>();
+
 // A data directory with readable (dummy) TLS files, so the file checks pass and each test
 // changes exactly one thing.
 struct DataDir {
@@ -71,7 +73,7 @@ TEST_CASE("the shipped example configuration is valid apart from its TLS files",
   Config config = load(example, dir);
   CHECK(config.gateway.run_as == "conduit");
   CHECK(config.grants.size() == 5);
-  CHECK(config.assets[0].kind == Protocol::modbus);
+  CHECK(config.assets[0].protocol() == kModbus);
   CHECK(config.auth.enabled);
   CHECK(config.grants[0].mfa == conduit::authz::Mfa::login);
   CHECK(config.grants[1].mfa == conduit::authz::Mfa::per_session);
@@ -267,15 +269,16 @@ TEST_CASE("a modbus configuration loads assets, groups, windows and rules", "[co
   DataDir dir;
   Config config = load(modbus_config(), dir);
   const Asset& asset = config.assets[0];
-  CHECK(asset.kind == Protocol::modbus);
+  CHECK(asset.protocol() == kModbus);
   CHECK(asset.labels == std::vector<std::string>{"line-1"});
-  CHECK(asset.modbus.unit_ids.test(1));
-  CHECK(asset.modbus.unit_ids.test(2));
-  CHECK_FALSE(asset.modbus.unit_ids.test(3));
-  CHECK(asset.modbus.max_connections == 4);
-  CHECK(asset.modbus.max_in_flight == 1);
-  CHECK(asset.modbus.request_timeout == std::chrono::milliseconds(500));
-  CHECK(config.listeners[0].protocol == Protocol::modbus);
+  const auto& settings = asset.settings_of<ModbusAssetSettings>();
+  CHECK(settings.unit_ids.test(1));
+  CHECK(settings.unit_ids.test(2));
+  CHECK_FALSE(settings.unit_ids.test(3));
+  CHECK(settings.max_connections == 4);
+  CHECK(settings.max_in_flight == 1);
+  CHECK(settings.request_timeout == std::chrono::milliseconds(500));
+  CHECK(config.listeners[0].protocol == kModbus);
   CHECK(config.device_groups.at("plant-laptops").size() == 2);
 
   const auto& grant = config.grants[0];
@@ -283,8 +286,8 @@ TEST_CASE("a modbus configuration loads assets, groups, windows and rules", "[co
   CHECK(grant.time_windows[0].days == 0x1f);
   CHECK(grant.time_windows[0].from == 360);
   CHECK(grant.time_windows[0].to == 1080);
-  REQUIRE(grant.modbus);
-  const auto& rules = *grant.modbus;
+  REQUIRE(grant.rules_of<conduit::authz::ModbusRules>());
+  const auto& rules = *grant.rules_of<conduit::authz::ModbusRules>();
   auto holding = static_cast<std::size_t>(conduit::protocols::modbus::Table::holding_registers);
   REQUIRE(rules.read[holding].size() == 2);
   CHECK(rules.read[holding][1].first == 200);
@@ -348,5 +351,41 @@ TEST_CASE("modbus configuration errors name their JSON path", "[config][modbus]"
   SECTION("a grant needs a subject") {
     config["grants"][0].erase("roles");
     CHECK(error_of(config, dir) == "config error at /grants/0/users: a grant needs users or roles");
+  }
+}
+
+TEST_CASE("grants carry one rule set per protocol and apply only to those protocols", "[config]") {
+  DataDir dir;
+  json config = modbus_config();
+  config["assets"].push_back({{"name", "hmi-1"}, {"address", "10.0.0.6:443"}, {"labels", {"line-1"}}});
+  SECTION("rules for two protocols") {
+    config["grants"][0]["tcp"] = json::object();
+    const auto& grant = load(config, dir).grants[0];
+    CHECK(grant.rules.size() == 2);
+    CHECK(grant.rules_of<conduit::authz::TcpRules>());
+    CHECK(grant.rules_of<conduit::authz::ModbusRules>());
+  }
+  SECTION("a grant naming an asset of a protocol it has no rules for is refused") {
+    config["grants"][0]["assets"] = {"press-1", "hmi-1"};
+    CHECK(error_of(config, dir) ==
+          "config error at /grants/0/assets/1: asset \"hmi-1\" is of kind \"tcp\" but the grant has no \"tcp\" rules; "
+          "add them or remove the asset");
+  }
+  SECTION("tcp rules have nothing inside") {
+    config["grants"][0]["tcp"] = {{"read", true}};
+    CHECK(error_of(config, dir) == "config error at /grants/0/tcp/read: unknown key (this object takes none)");
+  }
+  SECTION("a grant without rules is read as tcp rules, and a note says so") {
+    config["grants"][0].erase("modbus");
+    config["grants"][0]["assets"] = {"hmi-1"};
+    Config loaded = load(config, dir);
+    CHECK(loaded.grants[0].rules_of<conduit::authz::TcpRules>());
+    CHECK_FALSE(loaded.grants[0].rules_of<conduit::authz::ModbusRules>());
+    REQUIRE(loaded.notes.size() == 1);
+    CHECK_THAT(loaded.notes[0], Catch::StartsWith("/grants/0 has no protocol rules: read as \"tcp\": {}"));
+  }
+  SECTION("an unknown asset kind lists the protocols") {
+    config["assets"][1]["kind"] = "rfb";
+    CHECK(error_of(config, dir) == "config error at /assets/1/kind: \"rfb\" is not a protocol (\"tcp\", \"modbus\")");
   }
 }
