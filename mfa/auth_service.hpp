@@ -1,5 +1,5 @@
 // The gateway's side of the FIDO2 ceremonies, without any networking: the auth API
-// (proxy/auth_server.cpp) hands it the peer's device certificate identity and the decoded
+// (proxy/control/auth_server.cpp) hands it the peer's device certificate identity and the decoded
 // request, and gets back a challenge, a certificate or a refusal (mfa/auth_error.hpp).
 //
 //   challenge(login|session|enroll)  -> single-use challenge bound to the device, 60 s

@@ -2,7 +2,7 @@
 raw MBAP over TLS, pymodbus' asyncio TLS client, the audit trail and mbpoll (for use
 through `conduit tunnel`, which is conduit_harness.TunnelProcess).
 
-Contract under test: the Modbus section of config/README.md, proxy/modbus_session.hpp,
+Contract under test: the Modbus section of config/README.md, proxy/gateway/modbus/modbus_session.hpp,
 proxy/EVENTS.md, and /work/shared/reference/protocols.md section 1 (Modbus/TCP).
 
 Peers (the PLC simulator, the tunnel) are waited for on their own output lines, the gateway

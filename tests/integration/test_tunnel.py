@@ -1,7 +1,7 @@
 """`conduit tunnel`: a local plain-TCP port relayed to a gateway listener over TLS with the
 technician's client certificate.
 
-Contract under test: proxy/tunnel.hpp, proxy/TUNNEL.md and the tunnel events in
+Contract under test: proxy/client/tunnel.hpp, proxy/TUNNEL.md and the tunnel events in
 proxy/EVENTS.md. The tunnel is waited for on its own JSON log, the gateway on its log
 (conduit_harness.Gateway.wait_for); timeouts are failure bounds only.
 """

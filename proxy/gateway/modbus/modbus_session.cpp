@@ -1,0 +1,391 @@
+#include "proxy/gateway/modbus/modbus_session.hpp"
+
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <cstring>
+#include <vector>
+
+#include "audit/request_log.hpp"
+#include "proxy/gateway/modbus/modbus_pool.hpp"
+#include "proxy/gateway/session.hpp"
+#include "proxy/gateway/week_time.hpp"
+
+namespace conduit::proxy {
+namespace {
+
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+namespace modbus = protocols::modbus;
+using asio::ip::tcp;
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+
+const char* anomaly_name(std::uint32_t anomalies) {
+  if (anomalies & modbus::kQuantityOutOfRange) return "quantity out of range";
+  if (anomalies & modbus::kByteCountMismatch) return "byte count mismatch";
+  if (anomalies & modbus::kAddressOverflow) return "address overflow";
+  if (anomalies & modbus::kTrailingBytes) return "trailing bytes";
+  if (anomalies & modbus::kTruncatedPdu) return "truncated PDU";
+  if (anomalies & modbus::kInvalidCoilValue) return "invalid coil value";
+  if (anomalies & modbus::kExceptionFunction) return "exception function code in a request";
+  return "invalid file reference";
+}
+
+const char* outcome_name(ExchangeOutcome outcome) {
+  switch (outcome) {
+    case ExchangeOutcome::response: return "response";
+    case ExchangeOutcome::timeout: return "timeout";
+    case ExchangeOutcome::upstream_failed: return "upstream_failed";
+    case ExchangeOutcome::pending: break;
+  }
+  return "pending";
+}
+
+// The client's buffer holds at least two maximal ADUs so one can always be completed.
+constexpr std::size_t kInputBuffer = 4 * modbus::kMaxAduSize;
+
+// Enforces per-request policy between a Modbus/TCP Security client (TLS, client
+// certificate) and one Modbus asset: every request is decoded, decided, and either
+// answered here with an exception or re-encoded from its decoded form and forwarded
+// through the asset's pool. See modbus_session.hpp.
+class ModbusSession final : public Session, public ModbusExchangeOwner {
+ public:
+  ModbusSession(Accepted& accepted, std::shared_ptr<ModbusPool> pool)
+      : Session(accepted),
+        pool_(std::move(pool)),
+        resume_(client_.get_executor()) {}
+
+  void on_exchange_done(ModbusExchange& exchange) override {
+    std::span<const std::uint8_t> answer{exchange.response.data(), exchange.response_size};
+    ExceptionAdu failure;
+    if (exchange.outcome == ExchangeOutcome::response) {
+      queue_to_client(answer);
+      record_response(answer);
+    } else {
+      // The answer goes to the client with its own transaction id, which `decoded` (the
+      // forwarded copy) also carries.
+      failure = answer_exception(exchange.decoded, modbus::ExceptionCode::gateway_target_failed);
+      answer = failure.bytes();
+    }
+    log_request(exchange.decoded, rules_[index_of(exchange)], "granted", outcome_name(exchange.outcome),
+           {exchange.request.data(), exchange.request_size}, answer);
+    exchange.owner = nullptr;
+    free_.push_back(&exchange);
+    wake_reader();
+  }
+
+ private:
+  asio::awaitable<void> serve() override {
+    const auto& settings = asset_.settings_of<config::ModbusAssetSettings>();
+    exchanges_.resize(settings.max_outstanding_per_client);
+    rules_.resize(settings.max_outstanding_per_client);
+    for (ModbusExchange& exchange : exchanges_) free_.push_back(&exchange);
+    out_pending_.reserve((settings.max_outstanding_per_client + 4) * modbus::kMaxAduSize);
+    out_writing_.reserve(out_pending_.capacity());
+    log_open(asset_.address.to_string());
+
+    co_await read_requests();
+
+    for (ModbusExchange& exchange : exchanges_) {
+      if (exchange.owner) pool_->cancel(exchange);
+    }
+    if (state_.request_log) state_.request_log->flush();
+  }
+
+  void close_upstream() override { resume_.cancel(); }
+
+  audit::SessionCounters counters() const override { return {bytes_in_, bytes_out_, requests_, denied_, writes_}; }
+
+  std::size_t close_fields(std::span<LogField> out) const override {
+    out[0] = {"requests", requests_};
+    out[1] = {"denied", denied_};
+    out[2] = {"writes", writes_};
+    return 3;
+  }
+
+  asio::awaitable<void> read_requests() {
+    for (;;) {
+      // Requests already buffered come first: a client that pipelined more than it may
+      // have outstanding sends nothing more until it is answered.
+      if (!handle_buffered()) co_return;
+      if (ended()) co_return;
+      // Flood protection: with every exchange in use, or responses piling up unread,
+      // stop reading; TCP pushes back on the client.
+      if (free_.empty() || awaiting_durable_ || out_pending_.size() > out_pending_.capacity() / 2) {
+        reader_paused_ = true;
+        resume_.expires_at(Clock::time_point::max());
+        co_await resume_.async_wait(kUseTuple);
+        reader_paused_ = false;
+        continue;
+      }
+      auto [error, n] = co_await client_.async_read_some(
+          asio::buffer(input_.data() + input_size_, input_.size() - input_size_), kUseTuple);
+      if (error) {
+        bool closed = error == asio::error::eof || error == ssl::error::stream_truncated;
+        if (closed) {
+          set_reason("client closed");
+        } else if (error != asio::error::operation_aborted) {
+          set_reason("client error: " + error.message());
+        }
+        co_return;
+      }
+      touch();
+      bytes_in_ += n;
+      input_size_ += n;
+    }
+  }
+
+  // Decides every complete request in the input buffer while exchanges are free.
+  // Returns false when the session must end.
+  bool handle_buffered() {
+    std::size_t consumed = 0;
+    bool keep_going = true;
+    while (!free_.empty() && !awaiting_durable_) {
+      auto bytes = std::span<const std::uint8_t>(input_.data() + consumed, input_size_ - consumed);
+      modbus::RequestDecode decoded = modbus::decode_request(bytes);
+      if (decoded.status == modbus::DecodeStatus::need_more) break;
+      if (decoded.status == modbus::DecodeStatus::malformed) {
+        set_reason(decoded.error == modbus::FramingError::bad_protocol_id ? "malformed frame: protocol id is not 0"
+                                                                          : "malformed frame: bad length");
+        auto shown = bytes.first(std::min<std::size_t>(bytes.size(), modbus::kMaxAduSize));
+        record(audit::Direction::client_to_asset, audit::RecordedDecision::deny, authz::kDefaultDenyRule, reason_, shown);
+        log_request(modbus::Request{}, authz::kDefaultDenyRule, reason_, "malformed", shown, {});
+        return false;
+      }
+      if (!handle(decoded.request, bytes.first(decoded.size))) {
+        keep_going = false;
+        break;
+      }
+      consumed += decoded.size;
+    }
+    // Only now: decoded requests point into the buffer until they are handled.
+    std::memmove(input_.data(), input_.data() + consumed, input_size_ - consumed);
+    input_size_ -= consumed;
+    return keep_going;
+  }
+
+  // Returns false when the session must end.
+  bool handle(const modbus::Request& request, std::span<const std::uint8_t> raw) {
+    ++requests_;
+    // Not what a conformant client sends: the session ends (Modbus firewalls' "sanity check").
+    if (request.anomalies & modbus::kStructuralAnomalies) {
+      set_reason(std::string("malformed request: ") + anomaly_name(request.anomalies));
+      record_request(request, audit::RecordedDecision::deny, authz::kDefaultDenyRule, raw);
+      log_request(request, authz::kDefaultDenyRule, "malformed request", "malformed", raw, {});
+      return false;
+    }
+    authz::Decision decision = grants_.decide_modbus(request, now());
+    if (!decision.allowed()) {
+      ++denied_;
+      record_request(request, audit::RecordedDecision::deny, decision.rule, raw);
+      auto answer = answer_exception(request, modbus::ExceptionCode::illegal_function);  // not authorized
+      log_request(request, decision.rule, decision.reason, "denied", raw, answer.bytes());
+      return true;
+    }
+    if (!asset_.settings_of<config::ModbusAssetSettings>().unit_ids.test(request.mbap.unit_id)) {
+      record_request(request, audit::RecordedDecision::deny, "unit-not-served", raw);
+      auto answer = answer_exception(request, modbus::ExceptionCode::gateway_path_unavailable);
+      log_request(request, decision.rule, "unit id not served by this asset", "unknown_unit", raw, answer.bytes());
+      return true;
+    }
+    ModbusExchange& exchange = *free_.back();
+    exchange.request_size = modbus::encode_request(request, request.mbap.transaction_id, exchange.request);
+    if (exchange.request_size == 0) {
+      set_reason("malformed request: cannot be re-encoded");
+      record_request(request, audit::RecordedDecision::deny, authz::kDefaultDenyRule, raw);
+      log_request(request, authz::kDefaultDenyRule, "cannot be re-encoded", "malformed", raw, {});
+      return false;
+    }
+    free_.pop_back();
+    // Forward what the policy evaluated, re-encoded; the decoded view used to match the
+    // response points into the exchange's own copy.
+    exchange.decoded = modbus::decode_request({exchange.request.data(), exchange.request_size}).request;
+    exchange.client_transaction_id = request.mbap.transaction_id;
+    rules_[index_of(exchange)] = decision.rule;
+    bool recorded = record_request(request, audit::RecordedDecision::allow, decision.rule, raw);
+    if (request.changes_state()) {
+      ++writes_;
+      // No unrecorded write reaches an asset: forward it once its record is durable, and
+      // hold the requests behind it so the PLC still sees them in order.
+      awaiting_durable_ = true;
+      auto self = std::static_pointer_cast<ModbusSession>(shared_from_this());
+      ModbusExchange* parked = &exchange;
+      record_durably([self, parked](bool ok) { self->on_durable(*parked, ok); });
+      return true;
+    }
+    if (!recorded) return refuse_unrecorded(exchange);
+    exchange.owner = this;
+    pool_->submit(exchange);
+    return true;
+  }
+
+  void on_durable(ModbusExchange& exchange, bool ok) {
+    awaiting_durable_ = false;
+    if (closing() || !ok) {
+      if (!closing()) refuse_unrecorded(exchange);
+      else free_.push_back(&exchange);
+    } else {
+      exchange.owner = this;
+      pool_->submit(exchange);
+    }
+    wake_reader();
+  }
+
+  // Recording failed (disk full): the request is answered here and never forwarded.
+  bool refuse_unrecorded(ModbusExchange& exchange) {
+    set_reason("recording failed");
+    auto answer = answer_exception(exchange.decoded, modbus::ExceptionCode::server_device_failure);
+    log_request(exchange.decoded, authz::kDefaultDenyRule, "recording unavailable", "not_recorded",
+                {exchange.request.data(), exchange.request_size}, answer.bytes());
+    free_.push_back(&exchange);
+    return true;
+  }
+
+  bool record_request(const modbus::Request& request, audit::RecordedDecision decision, std::string_view rule,
+                      std::span<const std::uint8_t> raw) {
+    std::array<char, 128> summary{};
+    std::size_t size = modbus::describe(request, summary);
+    return record(audit::Direction::client_to_asset, decision, rule, {summary.data(), size}, raw);
+  }
+
+  void record_response(std::span<const std::uint8_t> answer) {
+    record(audit::Direction::asset_to_client, audit::RecordedDecision::none, {}, {}, answer);
+  }
+
+  struct ExceptionAdu {
+    std::array<std::uint8_t, 9> adu{};
+    std::size_t size = 0;
+    std::span<const std::uint8_t> bytes() const { return {adu.data(), size}; }
+  };
+
+  // Answers the client with an exception and returns what was sent, for the audit trail.
+  ExceptionAdu answer_exception(const modbus::Request& request, modbus::ExceptionCode code) {
+    ExceptionAdu answer;
+    answer.size = modbus::encode_exception(request.mbap.transaction_id, request.mbap.unit_id, request.function, code,
+                                           answer.adu);
+    queue_to_client(answer.bytes());
+    record_response(answer.bytes());
+    return answer;
+  }
+
+  void queue_to_client(std::span<const std::uint8_t> adu) {
+    out_pending_.insert(out_pending_.end(), adu.begin(), adu.end());
+    if (!writing_ && !closing()) write_pending();
+  }
+
+  // Responses that arrive while a write is in flight are sent together with the next one.
+  // A plain completion handler rather than a coroutine: this runs once per response.
+  void write_pending() {
+    writing_ = true;
+    std::swap(out_pending_, out_writing_);
+    auto self = std::static_pointer_cast<ModbusSession>(shared_from_this());
+    asio::async_write(client_, asio::buffer(out_writing_),
+                      [self](const boost::system::error_code& error, std::size_t written) {
+                        self->on_written(error, written);
+                      });
+  }
+
+  void on_written(const boost::system::error_code& error, std::size_t written) {
+    out_writing_.clear();
+    writing_ = false;
+    if (error) {
+      set_reason("client error: " + error.message());
+      close_sockets();
+      return;
+    }
+    bytes_out_ += written;
+    touch();
+    wake_reader();  // it may have paused on a full output buffer
+    if (!out_pending_.empty() && !closing()) write_pending();
+  }
+
+  void wake_reader() {
+    if (reader_paused_) resume_.cancel();
+  }
+
+  // Closed by a deadline, a drain or a write error while the reader was paused.
+  bool ended() const { return closing() || !client_.next_layer().is_open(); }
+
+  authz::WeekTime now() {
+    if (!grants_.any_time_window()) return {};
+    auto second = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+    if (second != cached_second_) {
+      cached_second_ = second;
+      cached_week_ = week_time(second);
+    }
+    return cached_week_;
+  }
+
+  std::size_t index_of(const ModbusExchange& exchange) const {
+    return static_cast<std::size_t>(&exchange - exchanges_.data());
+  }
+
+  void log_request(const modbus::Request& request, std::string_view rule, std::string_view reason,
+                   std::string_view outcome, std::span<const std::uint8_t> request_bytes,
+              std::span<const std::uint8_t> response_bytes) {
+    if (!state_.request_log) return;
+    std::array<char, 2048> buffer;
+    audit::LineWriter line(buffer);
+    std::array<char, 128> summary{};
+    std::size_t summary_size = modbus::describe(request, summary);
+    auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::system_clock::now().time_since_epoch());
+    line.raw("{").field("ts_us").number(micros.count());
+    line.field("session").string(session_id_).field("user").string(identity_.user);
+    line.field("device").string(identity_.device).field("role").string(identity_.role);
+    line.field("asset").string(asset_.name).field("unit").number(request.mbap.unit_id);
+    line.field("function").number(request.function).field("summary").string({summary.data(), summary_size});
+    line.field("decision").string(outcome == "denied" || outcome == "malformed" ? "deny" : "allow");
+    line.field("rule").string(rule).field("reason").string(reason).field("outcome").string(outcome);
+    if (response_bytes.size() >= 9 && (response_bytes[7] & modbus::function::kExceptionBit)) {
+      line.field("exception").number(response_bytes[8]);
+    }
+    line.field("request").hex(request_bytes);
+    if (!response_bytes.empty()) line.field("response").hex(response_bytes);
+    line.raw("}");
+    if (!line.truncated()) state_.request_log->append(line.view());
+  }
+
+  std::shared_ptr<ModbusPool> pool_;
+  asio::steady_timer resume_;
+  std::vector<ModbusExchange> exchanges_;  // allocated once per session
+  std::vector<std::string_view> rules_;    // rule that allowed each exchange
+  std::vector<ModbusExchange*> free_;
+  std::array<std::uint8_t, kInputBuffer> input_{};
+  std::size_t input_size_ = 0;
+  std::vector<std::uint8_t> out_pending_;
+  std::vector<std::uint8_t> out_writing_;
+  bool writing_ = false;
+  bool reader_paused_ = false;
+  bool awaiting_durable_ = false;  // a write waits for its record to be on disk
+  std::uint64_t requests_ = 0;
+  std::uint64_t denied_ = 0;
+  std::uint64_t writes_ = 0;
+  std::chrono::sys_seconds cached_second_{};
+  authz::WeekTime cached_week_{};
+};
+
+class ModbusHandler final : public ProtocolHandler {
+ public:
+  authz::ProtocolId protocol() const override { return authz::protocol_of<authz::ModbusRules>(); }
+  // An asset's pool and every session that uses it live on one I/O thread (no locks, no
+  // cross-thread hop per request; one PLC is far slower than one core).
+  Placement placement() const override { return Placement::asset_thread; }
+  std::unique_ptr<WorkerState> make_worker_state(asio::any_io_executor) const override {
+    return std::make_unique<ModbusPools>();
+  }
+  void start_session(Accepted accepted) const override {
+    const config::Config& config = accepted.snapshot->config;
+    const config::Asset& asset = *config.find_asset(config.listeners.at(accepted.listener_index).asset);
+    auto pool = static_cast<ModbusPools&>(*accepted.worker).get(accepted.socket.get_executor(), asset);
+    std::make_shared<ModbusSession>(accepted, std::move(pool))->start();
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<ProtocolHandler> make_modbus_handler() { return std::make_unique<ModbusHandler>(); }
+
+}  // namespace conduit::proxy
