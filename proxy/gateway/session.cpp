@@ -87,17 +87,15 @@ asio::awaitable<bool> Session::open() {
   boost::system::error_code ignored;
   client_.next_layer().set_option(asio::ip::tcp::no_delay(true), ignored);
 
-  identity_ = mfa::identity_from_certificate(SSL_get0_peer_certificate(client_.native_handle()));
+  identity_ = identity_from_client_certificate(SSL_get0_peer_certificate(client_.native_handle()), asset_.name);
   session_id_ = state_.new_session_id();
   if (std::string_view refusal = admission_refusal(); !refusal.empty()) {
     log_denied("revocation", refusal);
     co_await close_client();
     co_return false;
   }
-  auto mfa = static_cast<authz::Mfa>(identity_.mfa_level(listener_.asset));
-  authz::SessionDecision result = snapshot_->policy.decide_session(
-      {identity_.user, identity_.device, identity_.role, identity_.roles, mfa}, asset_.name, asset_.protocol(),
-      week_time_now());
+  authz::SessionDecision result =
+      snapshot_->policy.decide_session(identity_.subject(), asset_.name, asset_.protocol(), week_time_now());
   if (!result.decision.allowed()) {
     log_denied(result.decision.rule, result.decision.reason);
     co_await close_client();
@@ -105,7 +103,7 @@ asio::awaitable<bool> Session::open() {
   }
   rule_ = result.decision.rule;
   grants_ = std::move(result.grants);
-  if (!start_recording(mfa)) {
+  if (!start_recording()) {
     log_denied("recording", "recording unavailable: the gateway refuses sessions it cannot record");
     co_await close_client();
     co_return false;
@@ -114,15 +112,14 @@ asio::awaitable<bool> Session::open() {
 }
 
 std::string_view Session::refused_by(const authz::RevocationList& revocations) const {
-  return revocations.refusal({identity_.user, identity_.device, identity_.key, identity_.serial, identity_.roles},
-                             asset_.name);
+  return revocations.refusal(identity_.holder(), asset_.name);
 }
 
 std::string_view Session::admission_refusal() {
   std::string_view refusal = refused_by(*state_.revocations.load());
   if (!refusal.empty()) return refusal;
   // One touch, one session: a per-session certificate for this asset opens one session.
-  if (identity_.mfa_level(listener_.asset) == 2) {
+  if (identity_.mfa == authz::Mfa::per_session) {
     // Remembered while the certificate could still be valid (plus clock skew).
     auto keep = std::chrono::duration_cast<std::chrono::seconds>(snapshot_->config.auth.session_certificate_ttl +
                                                                 std::chrono::minutes(2));
@@ -133,7 +130,7 @@ std::string_view Session::admission_refusal() {
   return {};
 }
 
-bool Session::start_recording(authz::Mfa mfa) {
+bool Session::start_recording() {
   if (!state_.recorder) return true;  // recordings.enabled false: measurements only
   audit::Header header;
   header.session_id = session_id_;
@@ -154,7 +151,7 @@ bool Session::start_recording(authz::Mfa mfa) {
   if (!recording_) return false;
   if (!identity_.key.empty()) {
     std::string note = "authorized by FIDO2 key " + identity_.key;
-    if (mfa == authz::Mfa::per_session) note += " with per-session assertion " + identity_.assertion;
+    if (!identity_.assertion.empty()) note += " with per-session assertion " + identity_.assertion;
     recording_->note(note);
   }
   return true;
@@ -217,7 +214,7 @@ void Session::log_open(std::string_view upstream) {
             {{"session", session_id_}, {"listener", listener_.name}, {"peer", peer_},
              {"device", identity_.device}, {"user", identity_.user}, {"role", identity_.role},
              {"asset", asset_.name}, {"upstream", upstream}, {"rule", rule_}, {"key", identity_.key},
-             {"mfa_assertion", identity_.assertion}});
+             {"mfa_assertion", identity_.assertion}, {"identity", to_string(identity_.source)}});
   phase_ = Phase::relaying;
   touch();
 }

@@ -19,7 +19,7 @@
 #include <span>
 #include <string>
 
-#include "mfa/certificate_identity.hpp"
+#include "proxy/gateway/identity.hpp"
 #include "proxy/net/event_log.hpp"
 #include "proxy/gateway/protocol_handler.hpp"
 #include "proxy/gateway/runtime.hpp"
@@ -77,7 +77,7 @@ class Session : public std::enable_shared_from_this<Session> {
   const config::Asset& asset_;
   GatewayState& state_;
   boost::asio::ssl::stream<boost::asio::ip::tcp::socket> client_;
-  mfa::CertificateIdentity identity_;
+  Identity identity_;
   std::string session_id_;
   std::string peer_;
   std::string reason_;
@@ -94,7 +94,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Hands buffered records to the recorder a few times a second (and seals on schedule).
   boost::asio::awaitable<void> flush_recording();
   boost::asio::awaitable<void> close_recording();
-  bool start_recording(authz::Mfa mfa);
+  bool start_recording();
   Clock::time_point current_deadline() const;
   void on_deadline();
   void finish();
