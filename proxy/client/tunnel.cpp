@@ -36,6 +36,8 @@
 #include "proxy/client/login.hpp"
 #include "proxy/net/net_text.hpp"
 #include "proxy/net/tls_ciphers.hpp"
+#include "proxy/net/lifecycle.hpp"
+#include "proxy/net/relay.hpp"
 #include "proxy/net/session_registry.hpp"
 
 namespace conduit::proxy {
@@ -95,10 +97,6 @@ std::string error_text(const boost::system::error_code& ec) {
   return ec.message();
 }
 
-bool is_close(const boost::system::error_code& ec) {
-  return ec == asio::error::eof || ec == ssl::error::stream_truncated;
-}
-
 class TunnelConnection final : public std::enable_shared_from_this<TunnelConnection> {
  public:
   TunnelConnection(tcp::socket local, std::shared_ptr<ssl::context> tls, Tunnel& tunnel)
@@ -107,7 +105,7 @@ class TunnelConnection final : public std::enable_shared_from_this<TunnelConnect
         local_(std::move(local)),
         gateway_(local_.get_executor(), *tls_),
         resolver_(local_.get_executor()),
-        timer_(local_.get_executor()),
+        lifecycle_(local_.get_executor(), Phase::connecting),
         to_local_done_timer_(local_.get_executor()) {
     peer_ = remote_text(local_);
     tunnel_.registry.add(this);
@@ -117,15 +115,21 @@ class TunnelConnection final : public std::enable_shared_from_this<TunnelConnect
 
   void start() {
     auto self = shared_from_this();
-    asio::co_spawn(local_.get_executor(), [self] { return self->watchdog(); }, asio::detached);
+    asio::co_spawn(local_.get_executor(),
+                   [self] {
+                     return self->lifecycle_.watch([&connection = *self] { return connection.lifecycle_.deadline(); },
+                                                   [&connection = *self](Phase phase) { connection.on_deadline(phase); });
+                   },
+                   asio::detached);
     asio::co_spawn(local_.get_executor(), [self] { return self->run(); }, asio::detached);
   }
 
   void terminate(std::string_view reason) {
     set_reason(reason);
-    if (phase_ == Phase::relaying) {
+    Phase phase = lifecycle_.phase();
+    if (phase == Phase::relaying) {
       stop_relay();
-    } else if (phase_ != Phase::closing && phase_ != Phase::done) {
+    } else if (phase != Phase::closing && phase != Phase::done) {
       resolver_.cancel();
       close_sockets();
     }
@@ -135,7 +139,7 @@ class TunnelConnection final : public std::enable_shared_from_this<TunnelConnect
   enum class Phase { connecting, handshake, relaying, closing, done };
 
   asio::awaitable<void> run() {
-    set_phase(Phase::connecting, Clock::now() + tunnel_.connect_timeout);
+    lifecycle_.enter(Phase::connecting, Clock::now() + tunnel_.connect_timeout);
     const GatewayAddress& gateway = tunnel_.gateway;
     boost::system::error_code connect_error;
     if (gateway.numeric) {
@@ -166,7 +170,7 @@ class TunnelConnection final : public std::enable_shared_from_this<TunnelConnect
       fail("cannot set the expected gateway name: " + openssl_reason().text);
       co_return;
     }
-    set_phase(Phase::handshake, Clock::now() + tunnel_.connect_timeout);
+    lifecycle_.enter(Phase::handshake, Clock::now() + tunnel_.connect_timeout);
     auto [handshake_error] = co_await gateway_.async_handshake(ssl::stream_base::client, kUseTuple);
     if (handshake_error) {
       fail(handshake_failure(handshake_error));
@@ -174,7 +178,7 @@ class TunnelConnection final : public std::enable_shared_from_this<TunnelConnect
     }
 
     log_event(LogLevel::info, "tunnel_open", {{"asset", tunnel_.asset}, {"peer", peer_}});
-    set_phase(Phase::relaying, Clock::time_point::max());
+    lifecycle_.enter(Phase::relaying, Clock::time_point::max());
     auto self = shared_from_this();
     asio::co_spawn(local_.get_executor(), [self] { return self->relay_to_local(); }, asio::detached);
     co_await relay_to_gateway();
@@ -191,46 +195,34 @@ class TunnelConnection final : public std::enable_shared_from_this<TunnelConnect
     long verify = SSL_get_verify_result(gateway_.native_handle());
     if (verify != X509_V_OK) return std::string("gateway certificate rejected: ") + X509_verify_cert_error_string(verify);
     if (is_tls_alert(ec)) return "gateway refused: " + error_text(ec);
-    if (is_close(ec)) return "gateway closed the connection during the TLS handshake";
+    if (is_stream_close(ec)) return "gateway closed the connection during the TLS handshake";
     return "TLS handshake failed: " + error_text(ec);
   }
 
   // local client -> gateway
   asio::awaitable<void> relay_to_gateway() {
-    while (!stopping_) {
-      auto [read_error, n] = co_await local_.async_read_some(asio::buffer(to_gateway_), kUseTuple);
-      if (read_error) {
-        if (read_error == asio::error::eof) {
-          set_reason("client closed");
-        } else if (read_error != asio::error::operation_aborted) {
-          set_reason("client error: " + read_error.message());
-        }
-        break;
+    RelayEnd end = co_await relay_one_way(local_, gateway_, to_gateway_, bytes_in_, [](auto) { return true; },
+                                          [this] { return !stopping_; });
+    if (end.side == RelayEnd::Side::read) {
+      if (end.error == asio::error::eof) {
+        set_reason("client closed");
+      } else if (end.error != asio::error::operation_aborted) {
+        set_reason("client error: " + end.error.message());
       }
-      auto [write_error, written] = co_await asio::async_write(gateway_, asio::buffer(to_gateway_, n), kUseTuple);
-      if (write_error) {
-        note_gateway_error(write_error);
-        break;
-      }
-      bytes_in_ += written;
+    } else if (end.side == RelayEnd::Side::write) {
+      note_gateway_error(end.error);
     }
     stop_relay();
   }
 
   // gateway -> local client
   asio::awaitable<void> relay_to_local() {
-    for (;;) {
-      auto [read_error, n] = co_await gateway_.async_read_some(asio::buffer(to_local_), kUseTuple);
-      if (read_error) {
-        note_gateway_error(read_error);
-        break;
-      }
-      auto [write_error, written] = co_await asio::async_write(local_, asio::buffer(to_local_, n), kUseTuple);
-      if (write_error) {
-        if (write_error != asio::error::operation_aborted) set_reason("client error: " + write_error.message());
-        break;
-      }
-      bytes_out_ += written;
+    RelayEnd end = co_await relay_one_way(gateway_, local_, to_local_, bytes_out_, [](auto) { return true; },
+                                          [] { return true; });
+    if (end.side == RelayEnd::Side::read) {
+      note_gateway_error(end.error);
+    } else if (end.side == RelayEnd::Side::write && end.error != asio::error::operation_aborted) {
+      set_reason("client error: " + end.error.message());
     }
     stop_relay();
     to_local_done_ = true;
@@ -239,7 +231,7 @@ class TunnelConnection final : public std::enable_shared_from_this<TunnelConnect
 
   void note_gateway_error(const boost::system::error_code& ec) {
     if (ec == asio::error::operation_aborted) return;
-    if (is_close(ec)) {
+    if (is_stream_close(ec)) {
       set_reason("gateway closed");
       return;
     }
@@ -256,7 +248,7 @@ class TunnelConnection final : public std::enable_shared_from_this<TunnelConnect
   // came back, an alert means the tunnel never worked: report it as a failure.
   void refused(const boost::system::error_code& ec) {
     failed_ = true;
-    reason_ = "gateway refused: " + error_text(ec);
+    lifecycle_.replace_reason("gateway refused: " + error_text(ec));
   }
 
   // Either direction has ended, or the tunnel is stopping: end both, keeping the TLS
@@ -264,7 +256,7 @@ class TunnelConnection final : public std::enable_shared_from_this<TunnelConnect
   void stop_relay() {
     if (stopping_) return;
     stopping_ = true;
-    set_phase(Phase::closing, Clock::now() + tunnel_.shutdown_grace);
+    lifecycle_.enter(Phase::closing, Clock::now() + tunnel_.shutdown_grace);
     boost::system::error_code ignored;
     local_.shutdown(tcp::socket::shutdown_send, ignored);
     local_.cancel(ignored);
@@ -280,18 +272,8 @@ class TunnelConnection final : public std::enable_shared_from_this<TunnelConnect
     close_sockets();
   }
 
-  asio::awaitable<void> watchdog() {
-    auto self = shared_from_this();
-    while (phase_ != Phase::done) {
-      timer_.expires_at(deadline_);
-      co_await timer_.async_wait(kUseTuple);
-      if (phase_ != Phase::done && Clock::now() >= deadline_) on_deadline();
-    }
-  }
-
-  void on_deadline() {
-    deadline_ = Clock::time_point::max();  // wait for run() to finish
-    switch (phase_) {
+  void on_deadline(Phase phase) {
+    switch (phase) {
       case Phase::connecting:
         set_reason("gateway connect timeout");
         resolver_.cancel();
@@ -304,15 +286,7 @@ class TunnelConnection final : public std::enable_shared_from_this<TunnelConnect
     close_sockets();
   }
 
-  void set_phase(Phase phase, Clock::time_point deadline) {
-    phase_ = phase;
-    deadline_ = deadline;
-    timer_.cancel();  // the watchdog re-arms for the new deadline
-  }
-
-  void set_reason(std::string_view reason) {
-    if (reason_.empty()) reason_ = reason;
-  }
+  void set_reason(std::string_view reason) { lifecycle_.set_reason(reason); }
 
   // Before tunnel_open: the local client only sees its connection closed.
   void fail(std::string reason) {
@@ -332,19 +306,19 @@ class TunnelConnection final : public std::enable_shared_from_this<TunnelConnect
   }
 
   void finish() {
-    phase_ = Phase::done;
+    lifecycle_.finish();
     close_sockets();
-    timer_.cancel();
   }
 
   void log_end() {
-    if (reason_.empty()) reason_ = "closed";
+    set_reason("closed");
+    const std::string& reason = lifecycle_.reason();
     if (failed_) {
-      log_event(LogLevel::warn, "tunnel_failed", {{"asset", tunnel_.asset}, {"peer", peer_}, {"reason", reason_}});
+      log_event(LogLevel::warn, "tunnel_failed", {{"asset", tunnel_.asset}, {"peer", peer_}, {"reason", reason}});
     } else {
       log_event(LogLevel::info, "tunnel_close",
                 {{"asset", tunnel_.asset}, {"peer", peer_}, {"bytes_in", bytes_in_}, {"bytes_out", bytes_out_},
-                 {"reason", reason_}});
+                 {"reason", reason}});
     }
   }
 
@@ -353,18 +327,15 @@ class TunnelConnection final : public std::enable_shared_from_this<TunnelConnect
   tcp::socket local_;
   ssl::stream<tcp::socket> gateway_;
   tcp::resolver resolver_;
-  asio::steady_timer timer_;
+  Lifecycle<Phase> lifecycle_;
   asio::steady_timer to_local_done_timer_;
 
-  Phase phase_ = Phase::connecting;
-  Clock::time_point deadline_ = Clock::time_point::max();
   bool stopping_ = false;
   bool to_local_done_ = false;
   bool gateway_broken_ = false;
   bool failed_ = false;
 
   std::string peer_;
-  std::string reason_;
   std::uint64_t bytes_in_ = 0;   // local client -> gateway, as session_close's bytes_in
   std::uint64_t bytes_out_ = 0;  // gateway -> local client
   std::array<char, kRelayBuffer> to_gateway_;

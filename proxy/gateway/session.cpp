@@ -36,7 +36,7 @@ Session::Session(Accepted& accepted)
       state_(accepted.state),
       client_(std::move(accepted.socket), *snapshot_->tls),
       registry_(accepted.registry),
-      timer_(client_.get_executor()),
+      lifecycle_(client_.get_executor(), Phase::handshake),
       recording_timer_(client_.get_executor()) {
   peer_ = remote_text(client_.next_layer());
   registry_.add(this);
@@ -50,7 +50,12 @@ Session::~Session() {
 void Session::start() {
   set_phase(Phase::handshake, snapshot_->config.limits.handshake_timeout);
   auto self = shared_from_this();
-  asio::co_spawn(client_.get_executor(), [self] { return self->watchdog(); }, asio::detached);
+  asio::co_spawn(client_.get_executor(),
+                 [self] {
+                   return self->lifecycle_.watch([&session = *self] { return session.current_deadline(); },
+                                                 [&session = *self](Phase phase) { session.on_deadline(phase); });
+                 },
+                 asio::detached);
   asio::co_spawn(client_.get_executor(), [self] { return self->run(); }, asio::detached);
 }
 
@@ -184,7 +189,7 @@ asio::awaitable<void> Session::close_recording() {
   auto self = shared_from_this();
   auto closed = std::make_shared<asio::steady_timer>(client_.get_executor());
   closed->expires_after(kRecordingCloseWait);
-  recording_->close(reason_.empty() ? "closed" : reason_, counters(), [closed](bool) {
+  recording_->close(reason().empty() ? "closed" : reason(), counters(), [closed](bool) {
     asio::post(closed->get_executor(), [closed] { closed->cancel(); });
   });
   co_await closed->async_wait(kUseTuple);
@@ -194,10 +199,10 @@ asio::awaitable<void> Session::flush_recording() {
   auto self = shared_from_this();
   // Ends once the recording is closed (or the recorder failed): healthy() turns false.
   // finish() cancels the timer, so a closed session frees its slot at once.
-  while (phase_ != Phase::done && recording_->healthy()) {
+  while (!lifecycle_.done() && recording_->healthy()) {
     recording_timer_.expires_after(kRecordingFlushInterval);
     co_await recording_timer_.async_wait(kUseTuple);
-    if (phase_ != Phase::done && recording_->healthy()) recording_->flush(counters());
+    if (!lifecycle_.done() && recording_->healthy()) recording_->flush(counters());
   }
 }
 
@@ -215,8 +220,8 @@ void Session::log_open(std::string_view upstream) {
              {"device", identity_.device}, {"user", identity_.user}, {"role", identity_.role},
              {"asset", asset_.name}, {"upstream", upstream}, {"rule", rule_}, {"key", identity_.key},
              {"mfa_assertion", identity_.assertion}, {"identity", to_string(identity_.source)}});
-  phase_ = Phase::relaying;
   touch();
+  lifecycle_.enter(Phase::relaying, Clock::time_point::max());  // the idle timeout applies
 }
 
 void Session::log_close() {
@@ -226,7 +231,7 @@ void Session::log_close() {
       LogField{"session", session_id_}, {"listener", listener_.name}, {"peer", peer_},
       {"device", identity_.device},     {"user", identity_.user},     {"asset", asset_.name},
       {"bytes_in", bytes_in_},          {"bytes_out", bytes_out_},    {"duration_ms", duration.count()},
-      {"reason", reason_}};
+      {"reason", reason()}};
   constexpr std::size_t kCommon = 10;
   std::size_t extra = close_fields(std::span<LogField>(fields).subspan(kCommon));
   log_event(LogLevel::info, "session_close", std::span<const LogField>(fields.data(), kCommon + extra));
@@ -240,25 +245,13 @@ asio::awaitable<void> Session::close_client() {
   close_sockets();
 }
 
-asio::awaitable<void> Session::watchdog() {
-  auto self = shared_from_this();
-  while (phase_ != Phase::done) {
-    timer_.expires_at(current_deadline());
-    co_await timer_.async_wait(kUseTuple);
-    if (phase_ == Phase::done) break;
-    if (Clock::now() >= current_deadline()) on_deadline();
-  }
-}
-
 Session::Clock::time_point Session::current_deadline() const {
-  if (deadline_fired_) return Clock::time_point::max();  // wait for run() to finish
-  if (phase_ == Phase::relaying) return last_activity_ + snapshot_->config.limits.idle_timeout;
-  return deadline_;
+  if (lifecycle_.phase() == Phase::relaying) return last_activity_ + snapshot_->config.limits.idle_timeout;
+  return lifecycle_.deadline();
 }
 
-void Session::on_deadline() {
-  deadline_fired_ = true;
-  switch (phase_) {
+void Session::on_deadline(Phase phase) {
+  switch (phase) {
     case Phase::handshake: set_reason("handshake timeout"); break;
     case Phase::connecting: set_reason("upstream connect timeout"); break;
     case Phase::relaying: set_reason("idle timeout"); break;
@@ -268,16 +261,9 @@ void Session::on_deadline() {
   close_sockets();
 }
 
-void Session::set_phase(Phase phase, Clock::duration timeout) {
-  phase_ = phase;
-  deadline_ = Clock::now() + timeout;
-  deadline_fired_ = false;
-  timer_.cancel();  // the watchdog re-arms for the new deadline
-}
+void Session::set_phase(Phase phase, Clock::duration timeout) { lifecycle_.enter(phase, Clock::now() + timeout); }
 
-void Session::set_reason(std::string_view reason) {
-  if (reason_.empty()) reason_ = reason;
-}
+void Session::set_reason(std::string_view reason) { lifecycle_.set_reason(reason); }
 
 void Session::close_sockets() {
   boost::system::error_code ignored;
@@ -286,9 +272,8 @@ void Session::close_sockets() {
 }
 
 void Session::finish() {
-  phase_ = Phase::done;
+  lifecycle_.finish();
   close_sockets();
-  timer_.cancel();
   recording_timer_.cancel();
 }
 
@@ -311,7 +296,7 @@ void Session::release_unauthenticated() {
 
 void Session::log_handshake_failure(const boost::system::error_code& ec) {
   release_slot();
-  std::string reason = reason_.empty() ? ec.message() : reason_;
+  std::string reason = this->reason().empty() ? ec.message() : this->reason();
   long verify = SSL_get_verify_result(client_.native_handle());
   if (verify != X509_V_OK) reason += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
   log_event(LogLevel::warn, "tls_handshake_failed", {{"listener", listener_.name}, {"peer", peer_}, {"reason", reason}});

@@ -21,6 +21,7 @@
 
 #include "proxy/gateway/identity.hpp"
 #include "proxy/net/event_log.hpp"
+#include "proxy/net/lifecycle.hpp"
 #include "proxy/gateway/protocol_handler.hpp"
 #include "proxy/gateway/runtime.hpp"
 #include "proxy/net/session_registry.hpp"
@@ -67,7 +68,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void set_phase(Phase phase, Clock::duration timeout);
   void set_reason(std::string_view reason);
   void touch() { last_activity_ = Clock::now(); }
-  bool closing() const { return phase_ == Phase::closing || phase_ == Phase::done || deadline_fired_; }
+  bool closing() const {
+    return lifecycle_.phase() == Phase::closing || lifecycle_.done() || lifecycle_.deadline_fired();
+  }
+  const std::string& reason() const { return lifecycle_.reason(); }
   // Sends close_notify and waits briefly for the client's; bounded by the watchdog.
   boost::asio::awaitable<void> close_client();
   void close_sockets();
@@ -80,7 +84,6 @@ class Session : public std::enable_shared_from_this<Session> {
   Identity identity_;
   std::string session_id_;
   std::string peer_;
-  std::string reason_;
   std::string_view rule_;
   authz::SessionGrants grants_;
   std::unique_ptr<audit::SessionRecording> recording_;
@@ -90,13 +93,12 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   boost::asio::awaitable<void> run();
   boost::asio::awaitable<bool> open();
-  boost::asio::awaitable<void> watchdog();
   // Hands buffered records to the recorder a few times a second (and seals on schedule).
   boost::asio::awaitable<void> flush_recording();
   boost::asio::awaitable<void> close_recording();
   bool start_recording();
   Clock::time_point current_deadline() const;
-  void on_deadline();
+  void on_deadline(Phase phase);
   void finish();
   void release_unauthenticated();
   void release_slot();
@@ -107,13 +109,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void log_close();
 
   Sessions& registry_;
-  boost::asio::steady_timer timer_;
+  Lifecycle<Phase> lifecycle_;
   boost::asio::steady_timer recording_timer_;
-  Phase phase_ = Phase::handshake;
-  Clock::time_point deadline_{};
   Clock::time_point last_activity_{};
   Clock::time_point opened_at_{};
-  bool deadline_fired_ = false;
   bool unauthenticated_ = true;
   bool holds_slot_ = true;
   bool opened_ = false;

@@ -150,8 +150,8 @@ class ModbusSession final : public Session, public ModbusExchangeOwner {
         set_reason(decoded.error == modbus::FramingError::bad_protocol_id ? "malformed frame: protocol id is not 0"
                                                                           : "malformed frame: bad length");
         auto shown = bytes.first(std::min<std::size_t>(bytes.size(), modbus::kMaxAduSize));
-        record(audit::Direction::client_to_asset, audit::RecordedDecision::deny, authz::kDefaultDenyRule, reason_, shown);
-        log_request(modbus::Request{}, authz::kDefaultDenyRule, reason_, "malformed", shown, {});
+        record(audit::Direction::client_to_asset, audit::RecordedDecision::deny, authz::kDefaultDenyRule, reason(), shown);
+        log_request(modbus::Request{}, authz::kDefaultDenyRule, reason(), "malformed", shown, {});
         return false;
       }
       if (!handle(decoded.request, bytes.first(decoded.size))) {

@@ -4,24 +4,18 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 
 #include "proxy/gateway/session.hpp"
+#include "proxy/net/relay.hpp"
 
 namespace conduit::proxy {
 namespace {
 
 namespace asio = boost::asio;
-namespace ssl = boost::asio::ssl;
 using asio::ip::tcp;
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kRelayBuffer = 16 * 1024;
-
-bool is_close(const boost::system::error_code& ec) {
-  return ec == asio::error::eof || ec == ssl::error::stream_truncated;
-}
 
 // A generic, authorized TCP tunnel: bytes both ways until either side closes. No
 // allocation per relayed read: two fixed buffers live in the session object.
@@ -62,62 +56,49 @@ class TcpSession final : public Session {
 
   // client -> asset
   asio::awaitable<void> relay_upstream() {
-    while (!downstream_done_) {
-      auto [read_error, n] = co_await client_.async_read_some(asio::buffer(upstream_buffer_), kUseTuple);
-      if (read_error) {
-        if (is_close(read_error)) {
-          set_reason("client closed");
-        } else if (read_error != asio::error::operation_aborted) {
-          set_reason("client error: " + read_error.message());
-        }
-        break;
-      }
-      touch();
-      if (!record_bytes(audit::Direction::client_to_asset, upstream_buffer_.data(), n)) {
-        set_reason("recording failed");
-        break;
-      }
-      auto [write_error, written] = co_await asio::async_write(upstream_, asio::buffer(upstream_buffer_, n), kUseTuple);
-      if (write_error) {
-        set_reason("upstream error: " + write_error.message());
-        break;
-      }
-      bytes_in_ += written;
-    }
+    RelayEnd end = co_await relay_one_way(
+        client_, upstream_, upstream_buffer_, bytes_in_,
+        [this](std::span<const char> bytes) { return pass(audit::Direction::client_to_asset, bytes); },
+        [this] { return !downstream_done_; });
+    note_end(end, "client", "upstream");
     // Stops the other direction: its pending read on the asset socket fails at once.
     close_upstream();
   }
 
   // asset -> client
   asio::awaitable<void> relay_downstream() {
-    for (;;) {
-      auto [read_error, n] = co_await upstream_.async_read_some(asio::buffer(downstream_buffer_), kUseTuple);
-      if (read_error) {
-        if (is_close(read_error)) {
-          set_reason("upstream closed");
-        } else if (read_error != asio::error::operation_aborted) {
-          set_reason("upstream error: " + read_error.message());
-        }
-        break;
-      }
-      touch();
-      if (!record_bytes(audit::Direction::asset_to_client, downstream_buffer_.data(), n)) {
-        set_reason("recording failed");
-        break;
-      }
-      auto [write_error, written] = co_await asio::async_write(client_, asio::buffer(downstream_buffer_, n), kUseTuple);
-      if (write_error) {
-        set_reason("client error: " + write_error.message());
-        break;
-      }
-      bytes_out_ += written;
-    }
+    RelayEnd end = co_await relay_one_way(
+        upstream_, client_, downstream_buffer_, bytes_out_,
+        [this](std::span<const char> bytes) { return pass(audit::Direction::asset_to_client, bytes); },
+        [] { return true; });
+    note_end(end, "upstream", "client");
     // Aborts the client read so relay_upstream() returns; the TLS state stays usable for
     // the close_notify sent afterwards.
     boost::system::error_code ignored;
     client_.next_layer().cancel(ignored);
     downstream_done_ = true;
     downstream_done_timer_.cancel();
+  }
+
+  // Names why one direction ended: the side it read from, or the one it wrote to.
+  void note_end(const RelayEnd& end, std::string_view reader, std::string_view writer) {
+    if (end.side == RelayEnd::Side::read) {
+      if (is_stream_close(end.error)) {
+        set_reason(std::string(reader) + " closed");
+      } else if (end.error != asio::error::operation_aborted) {
+        set_reason(std::string(reader) + " error: " + end.error.message());
+      }
+    } else if (end.side == RelayEnd::Side::write) {
+      set_reason(std::string(writer) + " error: " + end.error.message());
+    }
+  }
+
+  // Every chunk is activity, and is recorded before it is passed on.
+  bool pass(audit::Direction direction, std::span<const char> bytes) {
+    touch();
+    if (record_bytes(direction, bytes.data(), bytes.size())) return true;
+    set_reason("recording failed");
+    return false;
   }
 
   // An opaque tunnel: its bytes are recorded as they pass, both ways, without waiting
