@@ -1,4 +1,7 @@
-// modbus_bench: closed-loop Modbus/TCP load generator (FC 3, read 10 holding registers).
+// modbus_bench: closed-loop Modbus/TCP load generator. --workload picks the request:
+//   read  FC 3, read 10 holding registers (the default)
+//   fc6   FC 6, write a single holding register
+//   fc16  FC 16, write 10 holding registers
 //
 // Each connection has exactly one request outstanding: the next request is sent when the
 // response to the previous one has arrived and been verified. Runs a warm-up, then a measured
@@ -6,13 +9,17 @@
 // first. Plain TCP, or TLS 1.3 with a client certificate (--tls --cert --key --ca).
 //
 // Every response is checked against tests/support/plc_sim's register map (holding register
-// i = i): transaction id echoed, protocol id 0, length 23, unit id echoed, function 3, byte
-// count 20, the 10 values equal to their addresses. Anything else counts as an error, and a
-// connection whose stream can no longer be trusted (bad framing, timeout, peer close) is
-// closed and stays closed for the rest of the run.
+// i = i): transaction id echoed, protocol id 0, unit id echoed, the request's function, and
+//   read  length 23, byte count 20, the 10 values equal to their addresses;
+//   fc6   length 6, address and value echoed;
+//   fc16  length 6, address and quantity echoed.
+// Writes store value i in register i, so they leave the map as the reads expect it. An
+// exception response, or anything else, counts as an error, and a connection whose stream
+// can no longer be trusted (bad framing, timeout, peer close) is closed and stays closed
+// for the rest of the run.
 //
 // Output, one line on stdout (figures from the measured window only):
-//   modbus_bench target=NAME tls=0|1 connections=N requests=R rps=X p50_us=A p99_us=B errors=E
+//   modbus_bench target=NAME workload=read|fc6|fc16 tls=0|1 connections=N requests=R rps=X p50_us=A p99_us=B errors=E
 // plus an error breakdown on stderr when E > 0. Exit status: 0 no errors, 1 errors, 2 usage
 // or set-up failure (no connection could be opened).
 //
@@ -52,10 +59,41 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kMbapLength = 7;
 constexpr std::size_t kMaxAdu = 260;
-constexpr std::uint16_t kQuantity = 10;
-constexpr std::uint16_t kMaxAddress = 10000 - kQuantity;  // plc_sim has 10000 registers
-constexpr std::size_t kRequestLength = 12;
-constexpr std::size_t kResponseLength = kMbapLength + 2 + 2 * kQuantity;  // 29
+constexpr unsigned kRegisterCount = 10000;  // plc_sim's holding registers: addresses 0..9999
+constexpr std::uint16_t kQuantity = 10;     // registers per FC 3 read and per FC 16 write
+
+constexpr std::uint8_t kReadHoldingRegisters = 3;
+constexpr std::uint8_t kWriteSingleRegister = 6;
+constexpr std::uint8_t kWriteMultipleRegisters = 16;
+
+// The shape of every request (and of its normal response) in a run.
+struct Workload {
+  const char* name;
+  std::uint8_t function;
+  std::uint16_t quantity;        // registers read or written per request
+  std::size_t request_length;    // whole ADU: MBAP header + PDU
+  std::size_t response_length;   // whole ADU of the non-exception response
+};
+constexpr std::array<Workload, 3> kWorkloads{{
+    // FC 3: address, quantity -> byte count, values
+    {"read", kReadHoldingRegisters, kQuantity, kMbapLength + 5, kMbapLength + 2 + 2 * kQuantity},
+    // FC 6: address, value -> the same echoed
+    {"fc6", kWriteSingleRegister, 1, kMbapLength + 5, kMbapLength + 5},
+    // FC 16: address, quantity, byte count, values -> address, quantity
+    {"fc16", kWriteMultipleRegisters, kQuantity, kMbapLength + 6 + 2 * kQuantity, kMbapLength + 5},
+}};
+constexpr std::size_t kMaxRequestLength = kMbapLength + 6 + 2 * kQuantity;  // FC 16: 33
+
+const Workload* find_workload(std::string_view name) {
+  for (const auto& w : kWorkloads)
+    if (name == w.name) return &w;
+  return nullptr;
+}
+
+// The value written to holding register `address`. plc_sim starts with register i = i and
+// every address it has is below 0x8000, so a write stores what is already there: reads
+// through the same plc_sim (later runs, other clients) still verify.
+constexpr std::uint16_t value_written(unsigned address) { return static_cast<std::uint16_t>(address & 0x7fff); }
 
 struct Options {
   std::string name = "target";
@@ -69,13 +107,16 @@ struct Options {
   double request_timeout_s = 2.0;
   double connect_timeout_s = 5.0;
   int unit = 1;
+  const Workload* workload = &kWorkloads[0];
   bool tls = false;
   std::string cert, key, ca, servername;
 };
 
-enum ErrorKind { kConnect, kTls, kClosed, kTimeout, kFraming, kMismatch, kException, kValue, kErrorKinds };
+// kValue: a read returned wrong register values; kEcho: a write's response does not echo
+// what was written.
+enum ErrorKind { kConnect, kTls, kClosed, kTimeout, kFraming, kMismatch, kException, kValue, kEcho, kErrorKinds };
 constexpr std::array<const char*, kErrorKinds> kErrorNames = {
-    "connect", "tls", "closed", "timeout", "framing", "mismatch", "exception", "value"};
+    "connect", "tls", "closed", "timeout", "framing", "mismatch", "exception", "value", "echo"};
 
 struct Stats {
   std::vector<std::uint32_t> latencies_us;  // measured window only
@@ -90,7 +131,8 @@ struct Stats {
 
 void usage(FILE* out) {
   std::fprintf(out,
-               "usage: modbus_bench --port P [--host 127.0.0.1] [--name NAME] [--connections N] [--threads T]\n"
+               "usage: modbus_bench --port P [--host 127.0.0.1] [--name NAME] [--workload read|fc6|fc16]\n"
+               "                    [--connections N] [--threads T]\n"
                "                    [--warmup S] [--duration S] [--max-requests N] [--request-timeout S]\n"
                "                    [--unit U] [--tls --cert FILE --key FILE --ca FILE [--servername NAME]]\n");
 }
@@ -108,6 +150,13 @@ bool parse_options(int argc, char** argv, Options& o) {
     if (arg == "--name") o.name = value();
     else if (arg == "--host") o.host = value();
     else if (arg == "--port") o.port = std::atoi(value());
+    else if (arg == "--workload") {
+      const char* name = value();
+      if (!(o.workload = find_workload(name))) {
+        std::fprintf(stderr, "modbus_bench: unknown workload %s (read, fc6, fc16)\n", name);
+        return false;
+      }
+    }
     else if (arg == "--connections") o.connections = std::atoi(value());
     else if (arg == "--threads") o.threads = std::atoi(value());
     else if (arg == "--warmup") o.warmup_s = std::atof(value());
@@ -201,7 +250,8 @@ struct Conn {
   std::uint16_t tid = 0;
   std::uint16_t address = 0;
   std::uint32_t rng = 0;
-  std::array<std::uint8_t, kRequestLength> out{};
+  std::array<std::uint8_t, kMaxRequestLength> out{};
+  std::size_t out_len = 0;  // request bytes in `out`
   std::size_t out_off = 0;
   std::array<std::uint8_t, 4096> in{};
   std::size_t in_len = 0;
@@ -268,6 +318,33 @@ bool open_connection(const Options& o, SSL_CTX* tls, Conn& c, Stats& stats) {
     return false;
   }
   return true;
+}
+
+void put16(std::uint8_t* p, unsigned value) {
+  p[0] = static_cast<std::uint8_t>(value >> 8);
+  p[1] = static_cast<std::uint8_t>(value);
+}
+
+// Writes the workload's request for `address` into `out`; returns its length.
+std::size_t encode_request(const Workload& w, std::uint16_t tid, std::uint8_t unit, std::uint16_t address,
+                           std::array<std::uint8_t, kMaxRequestLength>& out) {
+  std::uint8_t* b = out.data();
+  put16(b, tid);
+  put16(b + 2, 0);                                             // protocol id
+  put16(b + 4, static_cast<unsigned>(w.request_length - 6));  // length: unit + PDU
+  b[6] = unit;
+  b[7] = w.function;
+  put16(b + 8, address);
+  if (w.function == kWriteSingleRegister) {
+    put16(b + 10, value_written(address));
+  } else {
+    put16(b + 10, w.quantity);
+  }
+  if (w.function == kWriteMultipleRegisters) {
+    b[12] = static_cast<std::uint8_t>(2 * w.quantity);  // byte count
+    for (unsigned k = 0; k < w.quantity; ++k) put16(b + 13 + 2 * k, value_written(address + k));
+  }
+  return w.request_length;
 }
 
 void close_connection(Conn& c) {
@@ -367,20 +444,13 @@ class Loop {
       --live_;
       return;
     }
-    // A different address every time, so the value check covers the whole map.
+    // A different address every time, so the value check covers the whole map (and writes
+    // land all over it, as they would from many operators, not on one hot register).
+    const Workload& w = *o_.workload;
     c.rng = c.rng * 1664525u + 1013904223u;
-    c.address = static_cast<std::uint16_t>((c.rng >> 8) % (kMaxAddress + 1));
+    c.address = static_cast<std::uint16_t>((c.rng >> 8) % (kRegisterCount - w.quantity + 1));
     ++c.tid;
-    auto& b = c.out;
-    b[0] = static_cast<std::uint8_t>(c.tid >> 8);  // transaction id
-    b[1] = static_cast<std::uint8_t>(c.tid);
-    b[2] = 0, b[3] = 0;                           // protocol id
-    b[4] = 0, b[5] = 6;                           // length: unit + PDU
-    b[6] = static_cast<std::uint8_t>(o_.unit);    // unit id
-    b[7] = 3;                                     // function: read holding registers
-    b[8] = static_cast<std::uint8_t>(c.address >> 8);
-    b[9] = static_cast<std::uint8_t>(c.address);
-    b[10] = 0, b[11] = kQuantity;                 // quantity
+    c.out_len = encode_request(w, c.tid, static_cast<std::uint8_t>(o_.unit), c.address, c.out);
     c.out_off = 0;
     c.waiting = true;
     c.write_pending = true;
@@ -392,8 +462,8 @@ class Loop {
     c.write_wants_read = false;
     c.write_blocked = false;
     if (c.ssl) {
-      // Without SSL_MODE_ENABLE_PARTIAL_WRITE, SSL_write takes all 12 bytes or none.
-      int rc = SSL_write(c.ssl, c.out.data(), static_cast<int>(c.out.size()));
+      // Without SSL_MODE_ENABLE_PARTIAL_WRITE, SSL_write takes the whole request or none of it.
+      int rc = SSL_write(c.ssl, c.out.data(), static_cast<int>(c.out_len));
       if (rc > 0) {
         c.write_pending = false;
       } else {
@@ -410,8 +480,8 @@ class Loop {
       update_interest(c);
       return;
     }
-    while (c.out_off < c.out.size()) {
-      ssize_t rc = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
+    while (c.out_off < c.out_len) {
+      ssize_t rc = ::send(c.fd, c.out.data() + c.out_off, c.out_len - c.out_off, MSG_NOSIGNAL);
       if (rc > 0) {
         c.out_off += static_cast<std::size_t>(rc);
       } else if (rc < 0 && errno == EINTR) {
@@ -512,9 +582,18 @@ class Loop {
   ErrorKind check_response(const Conn& c, const std::uint8_t* p, std::size_t total) const {
     const unsigned tid = (unsigned{p[0]} << 8) | p[1];
     const unsigned protocol = (unsigned{p[2]} << 8) | p[3];
+    const Workload& w = *o_.workload;
     if (tid != c.tid || protocol != 0 || p[6] != o_.unit) return kMismatch;
-    if (p[7] == (0x80 | 3)) return kException;
-    if (p[7] != 3 || total != kResponseLength || p[8] != 2 * kQuantity) return kMismatch;
+    if (p[7] == (0x80 | w.function)) return kException;
+    if (p[7] != w.function || total != w.response_length) return kMismatch;
+    if (w.function == kReadHoldingRegisters) return check_read_values(c, p);
+    // FC 6 echoes address and value, FC 16 address and quantity: bytes 8..11 of the request.
+    if (p[8] != c.out[8] || p[9] != c.out[9]) return kMismatch;
+    return p[10] == c.out[10] && p[11] == c.out[11] ? kErrorKinds : kEcho;
+  }
+
+  ErrorKind check_read_values(const Conn& c, const std::uint8_t* p) const {
+    if (p[8] != 2 * kQuantity) return kMismatch;
     for (unsigned k = 0; k < kQuantity; ++k) {
       const unsigned value = (unsigned{p[9 + 2 * k]} << 8) | p[10 + 2 * k];
       if (value != static_cast<unsigned>(c.address + k)) return kValue;
@@ -570,8 +649,10 @@ int main(int argc, char** argv) {
   }
   if (open.empty()) {
     std::fprintf(stderr, "modbus_bench: %s: no connection could be opened\n", o.name.c_str());
-    std::printf("modbus_bench target=%s tls=%d connections=%d requests=0 rps=0 p50_us=0 p99_us=0 errors=%llu\n",
-                o.name.c_str(), o.tls ? 1 : 0, o.connections, static_cast<unsigned long long>(setup.total_errors()));
+    std::printf(
+        "modbus_bench target=%s workload=%s tls=%d connections=%d requests=0 rps=0 p50_us=0 p99_us=0 errors=%llu\n",
+        o.name.c_str(), o.workload->name, o.tls ? 1 : 0, o.connections,
+        static_cast<unsigned long long>(setup.total_errors()));
     return 2;
   }
 
@@ -611,9 +692,11 @@ int main(int argc, char** argv) {
   const auto p50 = percentile(total.latencies_us, 0.50);
   const auto p99 = percentile(total.latencies_us, 0.99);
   const auto errors = total.total_errors();
-  std::printf("modbus_bench target=%s tls=%d connections=%d requests=%zu rps=%.1f p50_us=%u p99_us=%u errors=%llu\n",
-              o.name.c_str(), o.tls ? 1 : 0, o.connections, requests, rps, p50, p99,
-              static_cast<unsigned long long>(errors));
+  std::printf(
+      "modbus_bench target=%s workload=%s tls=%d connections=%d requests=%zu rps=%.1f p50_us=%u p99_us=%u "
+      "errors=%llu\n",
+      o.name.c_str(), o.workload->name, o.tls ? 1 : 0, o.connections, requests, rps, p50, p99,
+      static_cast<unsigned long long>(errors));
   std::fflush(stdout);
   if (sent.load() >= o.max_requests)
     std::fprintf(stderr, "modbus_bench: %s: stopped by --max-requests %llu before the end of the window\n",

@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
-# Modbus/TCP benchmark: modbus_bench (closed-loop FC 3 reads of 10 registers) against plc_sim
+# Modbus/TCP benchmark: modbus_bench (closed loop, one request outstanding per connection)
+# against plc_sim, for each workload
+#   read  FC 3, read 10 holding registers (the default, and the only one unless --workloads)
+#   fc6   FC 6, write single register
+#   fc16  FC 16, write 10 registers
+# Conduit forwards a write only once its record is on disk (one fdatasync per group commit),
+# so with recording on writes cost more than reads: the write/read ratios show how much.
+# Targets:
 #   direct   plain TCP straight to plc_sim
 #   haproxy  HAProxy 2.6, mode tcp, TLS 1.3 terminated with client certificates (verify required)
 #   nginx    nginx 1.22 stream {}, TLS 1.3, ssl_verify_client on
 #   conduit  build/proxy/conduit, Modbus listener, TLS 1.3 with a device certificate,
 #            every session recorded (audit/recorder.hpp)
 #   conduit-norec  the same with recordings.enabled false: the cost of recording, same run
-# at 1 and 64 connections, then prints a table and the Conduit ratios. Everything runs on
+# at 1 and 64 connections, then prints a table and the ratios. Everything runs on
 # 127.0.0.1 on free ports; every process started here is stopped on exit. Figures are printed,
 # never asserted (see tests/bench/README.md).
 #
 # usage: tests/bench/run_modbus_bench.sh [--quick] [--build-dir DIR] [--duration S] [--warmup S]
 #                                        [--connections "1 64"] [--targets "direct haproxy nginx conduit conduit-norec"]
-#                                        [--client-threads N] [--proxy-threads N] [--repeat N] [--keep]
-# --repeat N runs every (target, connections) pair N times, round-robin, and reports medians.
+#                                        [--workloads "read fc6 fc16"] [--client-threads N] [--proxy-threads N]
+#                                        [--repeat N] [--keep]
+# --repeat N runs every (workload, connections, target) N times, round-robin, and reports medians.
+# With a write workload, Conduit's grant also allows writing holding registers 0-9999.
 # environment:
 #   PLC_SIM, MODBUS_BENCH, CONDUIT   binaries (default: BUILD/tests/support/plc_sim,
 #                                    BUILD/tests/bench/modbus_bench, BUILD/proxy/conduit)
@@ -30,6 +39,7 @@ duration=5
 warmup=1
 connections_list="1 64"
 targets="direct haproxy nginx conduit conduit-norec"
+workloads="read"
 client_threads=1
 proxy_threads=2
 keep=0
@@ -46,6 +56,7 @@ while [[ $# -gt 0 ]]; do
     --warmup) warmup=$2; shift ;;
     --connections) connections_list=$2; shift ;;
     --targets) targets=$2; shift ;;
+    --workloads) workloads=$2; shift ;;
     --client-threads) client_threads=$2; shift ;;
     --proxy-threads) proxy_threads=$2; shift ;;
     --repeat) repeat=$2; shift ;;
@@ -57,6 +68,15 @@ while [[ $# -gt 0 ]]; do
 done
 
 [[ $repeat =~ ^[1-9][0-9]?$ ]] || { echo "run_modbus_bench: --repeat must be 1..99" >&2; exit 2; }
+[[ -n ${workloads// /} ]] || { echo "run_modbus_bench: --workloads is empty" >&2; exit 2; }
+writes=0   # 1: some workload writes, so Conduit's grant must allow it
+for workload in $workloads; do
+  case "$workload" in
+    read) ;;
+    fc6|fc16) writes=1 ;;
+    *) echo "run_modbus_bench: unknown workload $workload (read, fc6, fc16)" >&2; exit 2 ;;
+  esac
+done
 
 plc_sim=${PLC_SIM:-$build_dir/tests/support/plc_sim}
 bench=${MODBUS_BENCH:-$build_dir/tests/bench/modbus_bench}
@@ -237,9 +257,13 @@ start_conduit() {
   local config="$work/$label.json" errlog="$work/$label.log" data="$work/$label-data" pid i port=""
   mkdir -p "$data"
   cp -r "$work/conduit/pki" "$data/"
-  "$python" - "$config" "$plc_port" "$more" <<'EOF' || return 1
+  "$python" - "$config" "$plc_port" "$writes" "$more" <<'EOF' || return 1
 import json, os, sys
-path, plc_port, more = sys.argv[1], sys.argv[2], sys.argv[3]
+path, plc_port, writes, more = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4]
+# Read-only runs keep the read-only grant, so their figures compare with earlier runs.
+modbus_grant = {"read": {"holding_registers": ["0-9999"]}}
+if writes:
+    modbus_grant["write"] = {"holding_registers": ["0-9999"]}
 config = {
     "gateway": {"id": "bench"},
     "limits": {"max_sessions": 4096, "max_unauthenticated": 256},
@@ -247,7 +271,7 @@ config = {
     "assets": [{"name": "plc", "kind": "modbus", "address": f"127.0.0.1:{plc_port}",
                 "modbus": {"max_connections": 8, "max_in_flight": 16, "request_timeout_ms": 2000}}],
     "grants": [{"id": "bench", "users": ["bench"], "devices": ["bench-1"], "assets": ["plc"], "mfa": "none",
-                "modbus": {"read": {"holding_registers": ["0-9999"]}}}],
+                "modbus": modbus_grant}],
 }
 def merge(base, extra):
     for key, value in extra.items():
@@ -282,14 +306,18 @@ EOF
     tail -n 20 "$errlog" >&2
     return 1
   fi
-  # One short run proves the Modbus path works end to end before it is measured.
-  if ! timeout 20 "$bench" --name conduit-probe --port "$port" --connections 1 --warmup 0 --duration 0.3 \
-       "${tls_args[@]}" >"$work/conduit-probe.out" 2>&1; then
-    log "conduit accepted but the Modbus probe failed:"
-    cat "$work/conduit-probe.out" >&2
-    tail -n 20 "$errlog" >&2
-    return 1
-  fi
+  # One short run per workload proves the Modbus path (and the grant) works end to end
+  # before it is measured.
+  local workload
+  for workload in $workloads; do
+    if ! timeout 20 "$bench" --name conduit-probe --workload "$workload" --port "$port" --connections 1 \
+         --warmup 0 --duration 0.3 "${tls_args[@]}" >"$work/conduit-probe.out" 2>&1; then
+      log "conduit accepted but the Modbus probe ($workload) failed:"
+      cat "$work/conduit-probe.out" >&2
+      tail -n 20 "$errlog" >&2
+      return 1
+    fi
+  done
   port_of[$label]=$port
   tls_of[$label]=1
   log "$label on 127.0.0.1:$port"
@@ -318,40 +346,73 @@ done
 for target in "${!skipped[@]}"; do log "SKIPPED $target: ${skipped[$target]}"; done
 
 # ---------------------------------------------------------------- runs
+# Figures per "target,workload,connections"; while running, the rounds' values space-separated.
 declare -A rps=() p50=() p99=() errors=() samples=()
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
 median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 run_limit=$("$python" -c "import math; print(math.ceil($warmup + $duration) + 60)")
+
+# run_one TARGET WORKLOAD CONNECTIONS ROUND: one modbus_bench run, its line echoed and kept.
+run_one() {
+  local target=$1 workload=$2 conns=$3 round=$4 out key line
+  local -a args=(--name "$target" --workload "$workload" --port "${port_of[$target]}" --connections "$conns"
+                 --threads "$client_threads" --warmup "$warmup" --duration "$duration" --max-requests "$max_requests")
+  [[ ${tls_of[$target]} -eq 1 ]] && args+=("${tls_args[@]}")
+  out="$work/run-$target-$workload-$conns-$round"
+  # In the background so that a signal to this script is handled at once, not after the run.
+  timeout "$run_limit" "$bench" "${args[@]}" >"$out.out" 2>"$out.err" &
+  bench_pid=$!
+  wait "$bench_pid" || true
+  bench_pid=""
+  line=$(grep '^modbus_bench ' "$out.out" || true)
+  if [[ -z $line ]]; then
+    log "$target $workload @ $conns connections: no result"; cat "$out.err" >&2
+    return
+  fi
+  echo "$line"
+  [[ -s $out.err ]] && sed 's/^/  /' "$out.err" | grep -v ': TLSv1.3 ' >&2 || true
+  key="$target,$workload,$conns"
+  rps[$key]="${rps[$key]:-} $(field rps)"
+  p50[$key]="${p50[$key]:-} $(field p50_us)"
+  p99[$key]="${p99[$key]:-} $(field p99_us)"
+  errors[$key]=$(( ${errors[$key]:-0} + $(field errors) ))
+  samples[$key]=$(( ${samples[$key]:-0} + 1 ))
+}
+
+# fdatasync_latency: "P50 P99" in microseconds of 200 small appends + fdatasync in $work, the
+# file system Conduit records to. A recorded write waits for such syncs, so this is the
+# floor under its latency (and it varies with whatever else writes to the disk).
+fdatasync_latency() {
+  "$python" - "$work/fdatasync-probe" <<'EOF' || true   # no figure rather than no report
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+times = []
+for _ in range(200):
+    os.write(fd, b"x" * 140)  # about one FC 6 record
+    start = time.perf_counter()
+    os.fdatasync(fd)
+    times.append(time.perf_counter() - start)
+os.close(fd)
+os.unlink(sys.argv[1])
+times.sort()
+print(round(times[len(times) // 2] * 1e6), round(times[int(len(times) * 0.99)] * 1e6))
+EOF
+}
+sync_before=""
+[[ $writes -eq 1 ]] && sync_before=$(fdatasync_latency)
+
 # Rounds go round-robin over targets, so a burst of load from elsewhere on the machine is
-# spread over all of them rather than landing on one.
+# spread over all of them rather than landing on one. Each round runs every workload, so
+# a write figure and the read figure it is divided by come from the same stretch of time.
 for ((round = 1; round <= repeat; round++)); do
-  for conns in $connections_list; do
-    for target in "${run_targets[@]}"; do
-      args=(--name "$target" --port "${port_of[$target]}" --connections "$conns" --threads "$client_threads"
-            --warmup "$warmup" --duration "$duration" --max-requests "$max_requests")
-      [[ ${tls_of[$target]} -eq 1 ]] && args+=("${tls_args[@]}")
-      out="$work/run-$target-$conns-$round"
-      # In the background so that a signal to this script is handled at once, not after the run.
-      timeout "$run_limit" "$bench" "${args[@]}" >"$out.out" 2>"$out.err" &
-      bench_pid=$!
-      wait "$bench_pid" || true
-      bench_pid=""
-      line=$(grep '^modbus_bench ' "$out.out" || true)
-      if [[ -z $line ]]; then
-        log "$target @ $conns connections: no result"; cat "$out.err" >&2
-        continue
-      fi
-      echo "$line"
-      [[ -s $out.err ]] && sed 's/^/  /' "$out.err" | grep -v ': TLSv1.3 ' >&2 || true
-      key="$target,$conns"
-      rps[$key]="${rps[$key]:-} $(field rps)"
-      p50[$key]="${p50[$key]:-} $(field p50_us)"
-      p99[$key]="${p99[$key]:-} $(field p99_us)"
-      errors[$key]=$(( ${errors[$key]:-0} + $(field errors) ))
-      samples[$key]=$(( ${samples[$key]:-0} + 1 ))
+  for workload in $workloads; do
+    for conns in $connections_list; do
+      for target in "${run_targets[@]}"; do run_one "$target" "$workload" "$conns" "$round"; done
     done
   done
 done
+sync_after=""
+[[ $writes -eq 1 ]] && sync_after=$(fdatasync_latency)
 # From here on each figure is the median over the rounds (each metric on its own).
 for key in "${!samples[@]}"; do
   rps[$key]=$(median <<<"${rps[$key]}")
@@ -360,33 +421,68 @@ for key in "${!samples[@]}"; do
 done
 
 # ---------------------------------------------------------------- report
+declare -A workload_text=([read]="read = FC 3 of 10 registers" [fc6]="fc6 = FC 6 (1 register)"
+                          [fc16]="fc16 = FC 16 of 10 registers")
+described=""
+for workload in $workloads; do described+="${described:+, }${workload_text[$workload]}"; done
 echo
-echo "Modbus FC 3 (10 registers), closed loop; warm-up ${warmup} s, ${duration} s per run, median of $repeat round(s);"
+echo "Modbus closed loop ($described);"
+echo "warm-up ${warmup} s, ${duration} s per run, median of $repeat round(s);"
 echo "client threads $client_threads, proxy threads $proxy_threads; errors summed over rounds"
-printf '%-14s %6s %12s %9s %9s %7s\n' target conns "req/s" p50_us p99_us errors
-for conns in $connections_list; do
-  for target in "${run_targets[@]}"; do
-    [[ -n ${rps[$target,$conns]:-} ]] || continue
-    printf '%-14s %6s %12s %9s %9s %7s\n' "$target" "$conns" "${rps[$target,$conns]}" \
-      "${p50[$target,$conns]}" "${p99[$target,$conns]}" "${errors[$target,$conns]}"
+if [[ -n $sync_before && -n $sync_after ]]; then
+  read -r before_p50 before_p99 <<<"$sync_before"
+  read -r after_p50 after_p99 <<<"$sync_after"
+  echo "fdatasync of a small append in $(dirname "$work"): p50/p99 ${before_p50}/${before_p99} us before the runs," \
+       "${after_p50}/${after_p99} us after"
+fi
+printf '%-14s %-8s %6s %12s %9s %9s %7s\n' target workload conns "req/s" p50_us p99_us errors
+for workload in $workloads; do
+  for conns in $connections_list; do
+    for target in "${run_targets[@]}"; do
+      key="$target,$workload,$conns"
+      [[ -n ${rps[$key]:-} ]] || continue
+      printf '%-14s %-8s %6s %12s %9s %9s %7s\n' "$target" "$workload" "$conns" "${rps[$key]}" \
+        "${p50[$key]}" "${p99[$key]}" "${errors[$key]}"
+    done
   done
 done
 
-# ratio NAME A B: A/B when both are known and B is not zero.
+# ratio NAME A B: A/B when both are known and B is not zero. Below 0.1 (recorded writes next
+# to reads) two significant digits, so that 0.016 and 0.004 do not both print as 0.01.
 ratio() {
   local name=$1 a=${2:-} b=${3:-}
-  if [[ -z $a || -z $b ]]; then printf '  %-42s n/a\n' "$name"; return; fi
-  awk -v n="$name" -v a="$a" -v b="$b" 'BEGIN { if (b + 0 == 0) printf "  %-42s n/a\n", n; else printf "  %-42s %.2f\n", n, a / b }'
+  if [[ -z $a || -z $b ]]; then printf '  %-48s n/a\n' "$name"; return; fi
+  awk -v n="$name" -v a="$a" -v b="$b" 'BEGIN {
+    if (b + 0 == 0) { printf "  %-48s n/a\n", n; exit }
+    r = a / b
+    printf (r < 0.1 ? "  %-48s %.2g\n" : "  %-48s %.2f\n"), n, r
+  }'
 }
 c=$conduit_label
-echo
-echo "ratios"
-ratio "$c/haproxy throughput @64" "${rps[$c,64]:-}" "${rps[haproxy,64]:-}"
-ratio "$c/nginx throughput @64" "${rps[$c,64]:-}" "${rps[nginx,64]:-}"
-ratio "$c/nginx p50 latency @1" "${p50[$c,1]:-}" "${p50[nginx,1]:-}"
-ratio "$c/direct throughput @1" "${rps[$c,1]:-}" "${rps[direct,1]:-}"
-ratio "$c/direct throughput @64" "${rps[$c,64]:-}" "${rps[direct,64]:-}"
-ratio "$c/direct p50 latency @1" "${p50[$c,1]:-}" "${p50[direct,1]:-}"
-ratio "$c/conduit-norec throughput @1 (recording)" "${rps[$c,1]:-}" "${rps[conduit-norec,1]:-}"
-ratio "$c/conduit-norec throughput @64 (recording)" "${rps[$c,64]:-}" "${rps[conduit-norec,64]:-}"
+for w in $workloads; do
+  echo
+  echo "ratios, $w"
+  ratio "$c/haproxy throughput @64" "${rps[$c,$w,64]:-}" "${rps[haproxy,$w,64]:-}"
+  ratio "$c/nginx throughput @64" "${rps[$c,$w,64]:-}" "${rps[nginx,$w,64]:-}"
+  ratio "$c/nginx p50 latency @1" "${p50[$c,$w,1]:-}" "${p50[nginx,$w,1]:-}"
+  ratio "$c/direct throughput @1" "${rps[$c,$w,1]:-}" "${rps[direct,$w,1]:-}"
+  ratio "$c/direct throughput @64" "${rps[$c,$w,64]:-}" "${rps[direct,$w,64]:-}"
+  ratio "$c/direct p50 latency @1" "${p50[$c,$w,1]:-}" "${p50[direct,$w,1]:-}"
+  ratio "$c/conduit-norec throughput @1 (recording)" "${rps[$c,$w,1]:-}" "${rps[conduit-norec,$w,1]:-}"
+  ratio "$c/conduit-norec throughput @64 (recording)" "${rps[$c,$w,64]:-}" "${rps[conduit-norec,$w,64]:-}"
+done
+# What a write costs next to a read on the same path: for Conduit with recording, the wait
+# for the write's record to be on disk before it is forwarded.
+if [[ " $workloads " == *" read "* && $writes -eq 1 ]]; then
+  echo
+  echo "write/read throughput, same run"
+  for target in "${run_targets[@]}"; do
+    for w in $workloads; do
+      [[ $w == read ]] && continue
+      for conns in 1 64; do
+        ratio "$target $w/read @$conns" "${rps[$target,$w,$conns]:-}" "${rps[$target,read,$conns]:-}"
+      done
+    done
+  done
+fi
 for target in "${!skipped[@]}"; do echo "SKIPPED $target: ${skipped[$target]}"; done
