@@ -4,7 +4,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -18,6 +17,7 @@
 #include "proxy/gateway/privileges.hpp"
 #include "proxy/gateway/tcp/tcp_session.hpp"
 #include "proxy/net/event_log.hpp"
+#include "proxy/net/spawn.hpp"
 
 namespace conduit::proxy {
 namespace {
@@ -111,7 +111,8 @@ int serve(const ServeOptions& options, std::shared_ptr<const Snapshot> initial) 
   }
 
   unsigned terminated = 0;
-  asio::co_spawn(control, handle_signals(signals, options, gateway, control_plane, terminated), asio::detached);
+  asio::co_spawn(control, handle_signals(signals, options, gateway, control_plane, terminated),
+                 report_escaped("signals"));
   gateway.start();
   control_plane.start();
   log_event(LogLevel::info, "gateway_started",

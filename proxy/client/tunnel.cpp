@@ -9,7 +9,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -39,6 +38,7 @@
 #include "proxy/net/lifecycle.hpp"
 #include "proxy/net/relay.hpp"
 #include "proxy/net/session_registry.hpp"
+#include "proxy/net/spawn.hpp"
 
 namespace conduit::proxy {
 namespace {
@@ -120,8 +120,8 @@ class TunnelConnection final : public std::enable_shared_from_this<TunnelConnect
                      return self->lifecycle_.watch([&connection = *self] { return connection.lifecycle_.deadline(); },
                                                    [&connection = *self](Phase phase) { connection.on_deadline(phase); });
                    },
-                   asio::detached);
-    asio::co_spawn(local_.get_executor(), [self] { return self->run(); }, asio::detached);
+                   report_escaped("tunnel watchdog"));
+    asio::co_spawn(local_.get_executor(), [self] { return self->run(); }, report_escaped("tunnel connection"));
   }
 
   void terminate(std::string_view reason) {
@@ -180,7 +180,8 @@ class TunnelConnection final : public std::enable_shared_from_this<TunnelConnect
     log_event(LogLevel::info, "tunnel_open", {{"asset", tunnel_.asset}, {"peer", peer_}});
     lifecycle_.enter(Phase::relaying, Clock::time_point::max());
     auto self = shared_from_this();
-    asio::co_spawn(local_.get_executor(), [self] { return self->relay_to_local(); }, asio::detached);
+    asio::co_spawn(local_.get_executor(), [self] { return self->relay_to_local(); },
+                   report_escaped("tunnel relay"));
     co_await relay_to_gateway();
     if (!to_local_done_) {
       to_local_done_timer_.expires_at(Clock::time_point::max());
@@ -503,8 +504,8 @@ int run_tunnel(const TunnelOptions& options) {
             {{"asset", tunnel.asset}, {"listen", listen_text}, {"gateway", gateway_text}});
 
   std::size_t stopped = 0;
-  asio::co_spawn(context, accept_loop(acceptor, credentials, tunnel), asio::detached);
-  asio::co_spawn(context, stop_on_signal(signals, acceptor, tunnel, stopped), asio::detached);
+  asio::co_spawn(context, accept_loop(acceptor, credentials, tunnel), report_escaped("tunnel accept"));
+  asio::co_spawn(context, stop_on_signal(signals, acceptor, tunnel, stopped), report_escaped("tunnel signals"));
   context.run();  // returns once stopped and every connection has closed
   log_event(LogLevel::info, "tunnel_stopped", {{"asset", tunnel.asset}, {"connections_closed", stopped}});
   return 0;

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -18,6 +17,7 @@
 #include "proxy/control/auth_server.hpp"
 #include "proxy/control/control_state.hpp"
 #include "proxy/net/net_text.hpp"
+#include "proxy/net/spawn.hpp"
 
 namespace conduit::proxy {
 namespace {
@@ -138,7 +138,7 @@ struct ControlPlane::Impl {
                      [this, snapshot, s = std::move(*socket)]() mutable {
                        return serve_auth_connection(std::move(s), *snapshot->tls, state);
                      },
-                     asio::detached);
+                     report_escaped("auth connection"));
     }
   }
 
@@ -147,7 +147,8 @@ struct ControlPlane::Impl {
       auto [error, socket] = co_await admin_acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
       if (error == asio::error::operation_aborted || !admin_acceptor.is_open()) break;
       if (error) continue;
-      asio::co_spawn(context, serve_admin_connection(std::move(socket), state), asio::detached);
+      asio::co_spawn(context, serve_admin_connection(std::move(socket), state),
+                     report_escaped("admin connection"));
     }
   }
 };
@@ -176,8 +177,8 @@ bool ControlPlane::can_reload(const config::AuthSettings& b) const {
 }
 
 void ControlPlane::start() {
-  if (impl_->auth_acceptor) asio::co_spawn(impl_->context, impl_->accept_auth(), asio::detached);
-  asio::co_spawn(impl_->context, impl_->accept_admin(), asio::detached);
+  if (impl_->auth_acceptor) asio::co_spawn(impl_->context, impl_->accept_auth(), report_escaped("auth accept"));
+  asio::co_spawn(impl_->context, impl_->accept_admin(), report_escaped("admin accept"));
   impl_->thread = std::thread([this] { impl_->context.run(); });
 }
 

@@ -4,7 +4,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -21,6 +20,7 @@
 #include "proxy/net/accept.hpp"
 #include "proxy/net/event_log.hpp"
 #include "proxy/net/net_text.hpp"
+#include "proxy/net/spawn.hpp"
 
 namespace conduit::proxy {
 namespace {
@@ -217,11 +217,11 @@ void Gateway::start() {
   for (Worker& worker : impl_->workers) {
     for (std::size_t i = 0; i < worker.acceptors.size(); ++i) {
       if (worker.acceptors[i].is_open()) {
-        asio::co_spawn(worker.context, impl_->accept_loop(worker, i), asio::detached);
+        asio::co_spawn(worker.context, impl_->accept_loop(worker, i), report_escaped("accept"));
       }
     }
   }
-  asio::co_spawn(impl_->workers.front().context, impl_->flush_request_log(), asio::detached);
+  asio::co_spawn(impl_->workers.front().context, impl_->flush_request_log(), report_escaped("request log flush"));
   for (Worker& worker : impl_->workers) worker.thread = std::thread([&worker] { worker.context.run(); });
 }
 

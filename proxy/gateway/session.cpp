@@ -5,12 +5,12 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "proxy/net/net_text.hpp"
 #include "proxy/gateway/week_time.hpp"
+#include "proxy/net/spawn.hpp"
 
 namespace conduit::proxy {
 namespace {
@@ -55,8 +55,8 @@ void Session::start() {
                    return self->lifecycle_.watch([&session = *self] { return session.current_deadline(); },
                                                  [&session = *self](Phase phase) { session.on_deadline(phase); });
                  },
-                 asio::detached);
-  asio::co_spawn(client_.get_executor(), [self] { return self->run(); }, asio::detached);
+                 report_escaped("session watchdog"));
+  asio::co_spawn(client_.get_executor(), [self] { return self->run(); }, report_escaped("session"));
 }
 
 void Session::terminate(std::string_view reason) {
@@ -72,7 +72,8 @@ asio::awaitable<void> Session::run() {
     opened_ = true;
     if (recording_) {
       auto self = shared_from_this();
-      asio::co_spawn(client_.get_executor(), [self] { return self->flush_recording(); }, asio::detached);
+      asio::co_spawn(client_.get_executor(), [self] { return self->flush_recording(); },
+                     report_escaped("session recording flush"));
     }
     co_await serve();
     co_await close_client();

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -12,6 +11,7 @@
 #include <vector>
 
 #include "proxy/net/event_log.hpp"
+#include "proxy/net/spawn.hpp"
 
 namespace conduit::proxy {
 namespace {
@@ -188,7 +188,7 @@ void ModbusPool::send(Connection& connection, ModbusExchange& exchange) {
       if (error || generation != connection.generation) break;
     }
     if (generation == connection.generation) connection.writing = false;
-  }, asio::detached);
+  }, report_escaped("modbus upstream writer"));
 }
 
 void ModbusPool::connect(std::size_t index) {
@@ -247,7 +247,7 @@ void ModbusPool::connect(std::size_t index) {
                    connection.read_filled - consumed);
       connection.read_filled -= consumed;
     }
-  }, asio::detached);
+  }, report_escaped("modbus upstream connection"));
 }
 
 void ModbusPool::on_response(Connection& connection, const modbus::Response& response) {

@@ -3,11 +3,11 @@
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "proxy/gateway/session.hpp"
 #include "proxy/net/relay.hpp"
+#include "proxy/net/spawn.hpp"
 
 namespace conduit::proxy {
 namespace {
@@ -41,7 +41,8 @@ class TcpSession final : public Session {
     log_open(asset_.address.to_string());
 
     auto self = std::static_pointer_cast<TcpSession>(shared_from_this());
-    asio::co_spawn(client_.get_executor(), [self] { return self->relay_downstream(); }, asio::detached);
+    asio::co_spawn(client_.get_executor(), [self] { return self->relay_downstream(); },
+                   report_escaped("tcp relay"));
     co_await relay_upstream();
     if (!downstream_done_) {
       downstream_done_timer_.expires_at(Clock::time_point::max());
