@@ -1,5 +1,7 @@
 #include "protocols/modbus/codec.hpp"
 
+#include <bit>
+
 namespace conduit::protocols::modbus {
 namespace {
 
@@ -550,6 +552,20 @@ std::size_t encode_request(const Request& request, std::uint16_t transaction_id,
   return write_adu(transaction_id, request.mbap.unit_id, request.function, Bytes(w.bytes, w.size), out);
 }
 
+Request rebase(const Request& request, std::span<const std::uint8_t> adu) noexcept {
+  Request moved = request;
+  // encode_request writes the PDU's fields in the order they were decoded in, and only
+  // requests without trailing or missing bytes can be encoded: the layout is the same.
+  const std::uint8_t* old_pdu = request.pdu_data.data();
+  const std::uint8_t* new_pdu = adu.data() + kMbapSize + 1;
+  moved.pdu_data = std::span<const std::uint8_t>(new_pdu, request.pdu_data.size());
+  if (!request.values.empty()) {
+    moved.values = std::span<const std::uint8_t>(new_pdu + (request.values.data() - old_pdu), request.values.size());
+  }
+  moved.mbap.transaction_id = static_cast<std::uint16_t>(adu[0] << 8 | adu[1]);
+  return moved;
+}
+
 std::size_t encode_exception(std::uint16_t transaction_id, std::uint8_t unit_id, std::uint8_t function_code,
                              ExceptionCode code, std::span<std::uint8_t> out) noexcept {
   const std::uint8_t data[1] = {static_cast<std::uint8_t>(code)};
@@ -691,6 +707,13 @@ std::size_t describe(const Request& request, std::span<char> out) noexcept {
   }
   out[t.length] = '\0';
   return t.length;
+}
+
+const char* anomaly_name(std::uint32_t single_flag) noexcept {
+  constexpr std::size_t kCount = sizeof kAnomalyNames / sizeof kAnomalyNames[0];
+  if (!std::has_single_bit(single_flag)) return "unknown";
+  const auto bit = static_cast<std::size_t>(std::countr_zero(single_flag));
+  return bit < kCount ? kAnomalyNames[bit] : "unknown";
 }
 
 const char* table_name(Table table) noexcept {

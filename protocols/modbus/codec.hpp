@@ -155,6 +155,11 @@ RequestDecode decode_request(std::span<const std::uint8_t> stream) noexcept;
 std::size_t encode_request(const Request& request, std::uint16_t transaction_id,
                            std::span<std::uint8_t> out) noexcept;
 
+// `request` as decode_request() would give it for `adu`, which must be what
+// encode_request(request, ...) wrote for a request without kTrailingBytes: the same
+// fields, with the spans moved onto `adu` and the transaction id read from it. Saves decoding the forwarded copy a second time.
+Request rebase(const Request& request, std::span<const std::uint8_t> adu) noexcept;
+
 // An exception response (function | 0x80, code). Returns 9, or 0 if `out` is too small.
 std::size_t encode_exception(std::uint16_t transaction_id, std::uint8_t unit_id, std::uint8_t function,
                              ExceptionCode code, std::span<std::uint8_t> out) noexcept;
@@ -198,5 +203,10 @@ std::size_t encode_response(const Response& response, std::uint16_t transaction_
 std::size_t describe(const Request& request, std::span<char> out) noexcept;
 
 const char* table_name(Table table) noexcept;
+
+// The snake_case name of one anomaly flag, as describe() spells it in its " [a,b]" list
+// (kQuantityOutOfRange -> "quantity_out_of_range"); "unknown" for kAnomalyNone, for a value
+// with more than one bit set and for a bit no flag uses. Pure: no allocation.
+const char* anomaly_name(std::uint32_t single_flag) noexcept;
 
 }  // namespace conduit::protocols::modbus

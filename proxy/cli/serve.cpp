@@ -94,9 +94,7 @@ int serve(const ServeOptions& options, std::shared_ptr<const Snapshot> initial) 
   asio::signal_set signals(control, SIGHUP, SIGTERM, SIGINT);
   gateway.bind();
   // Bound while still privileged, like the listeners: the admin socket is root's.
-  ControlPlane control_plane(config, gateway.state(), [&gateway](const authz::RevocationList&) {
-    return gateway.end_refused_sessions();
-  });
+  ControlPlane control_plane(config, gateway);
   if (config.auth.enabled) {
     log_event(LogLevel::info, "listener_ready", {{"listener", "auth"}, {"address", control_plane.auth_address()}});
   }

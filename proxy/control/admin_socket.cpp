@@ -13,12 +13,13 @@
 #include <nlohmann/json.hpp>
 
 #include "proxy/net/event_log.hpp"
-#include "proxy/net/unix_time.hpp"
+#include "common/unix_time.hpp"
 
 namespace conduit::proxy {
 namespace {
 
 namespace asio = boost::asio;
+using common::unix_now;
 using nlohmann::json;
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kMaxRequest = 4096;
@@ -95,6 +96,13 @@ json status(ControlState& state) {
   return reply;
 }
 
+// Every counter of the data plane, by name (proxy/STATS.md).
+json stats(ControlState& state) {
+  json counters = json::object();
+  for (const CounterValue& counter : state.data_plane.counters()) counters[counter.name] = counter.value;
+  return {{"ok", true}, {"counters", std::move(counters)}};
+}
+
 json handle(ControlState& state, std::string_view line) {
   json request = json::parse(line, nullptr, false);
   if (!request.is_object()) return failure("expected one JSON object per line");
@@ -103,7 +111,8 @@ json handle(ControlState& state, std::string_view line) {
   if (command == "lockdown") return lockdown(state, request);
   if (command == "lockdown_lift") return lift(state);
   if (command == "status") return status(state);
-  return failure("unknown command (revoke, lockdown, lockdown_lift, status)");
+  if (command == "stats") return stats(state);
+  return failure("unknown command (revoke, lockdown, lockdown_lift, status, stats)");
 }
 
 }  // namespace

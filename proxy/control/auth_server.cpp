@@ -22,12 +22,13 @@
 #include "mfa/certificate_identity.hpp"
 #include "proxy/net/event_log.hpp"
 #include "proxy/net/net_text.hpp"
-#include "proxy/net/unix_time.hpp"
+#include "common/unix_time.hpp"
 
 namespace conduit::proxy {
 namespace {
 
 namespace asio = boost::asio;
+using common::unix_now;
 namespace http = boost::beast::http;
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;

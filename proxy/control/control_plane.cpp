@@ -93,7 +93,7 @@ std::optional<unsigned> ControlState::publish_revocations(bool end_live) {
   for (const mfa::Lockdown& lockdown : *lockdowns) list->lockdowns.push_back({lockdown.role, lockdown.asset_pattern});
   // New sessions see the list first; then the live ones that it refuses are ended.
   gateway.revocations.store(list);
-  return end_live && end_sessions ? end_sessions(*list) : 0u;
+  return end_live ? data_plane.end_refused_sessions() : 0u;
 }
 
 struct ControlPlane::Impl {
@@ -105,8 +105,8 @@ struct ControlPlane::Impl {
   config::AuthSettings auth_settings;
   std::thread thread;
 
-  Impl(const config::Config& config, GatewayState& gateway, EndRefusedSessions end_sessions)
-      : state{gateway, std::move(end_sessions), open_store(config.gateway.data_dir), {}, {}, ::geteuid()},
+  Impl(const config::Config& config, Gateway& gateway)
+      : state{gateway, gateway.state(), open_store(config.gateway.data_dir), {}, {}, ::geteuid()},
         admin_acceptor(bind_admin_socket(context, config.gateway.admin_socket)),
         admin_path(config.gateway.admin_socket),
         auth_settings(config.auth) {
@@ -153,8 +153,8 @@ struct ControlPlane::Impl {
   }
 };
 
-ControlPlane::ControlPlane(const config::Config& config, GatewayState& state, EndRefusedSessions end_sessions)
-    : impl_(std::make_unique<Impl>(config, state, std::move(end_sessions))) {}
+ControlPlane::ControlPlane(const config::Config& config, Gateway& gateway)
+    : impl_(std::make_unique<Impl>(config, gateway)) {}
 
 ControlPlane::~ControlPlane() {
   stop();

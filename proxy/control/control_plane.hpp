@@ -10,22 +10,20 @@
 // file or address if any of that fails.
 #pragma once
 
-#include <functional>
 #include <memory>
 #include <string>
 
 #include "authz/revocation_list.hpp"
 #include "config/model.hpp"
-#include "proxy/gateway/runtime.hpp"
+#include "proxy/gateway/gateway.hpp"
 
 namespace conduit::proxy {
 
 class ControlPlane {
  public:
-  // Ends the live sessions the new list refuses, on every I/O thread; returns how many.
-  using EndRefusedSessions = std::function<unsigned(const authz::RevocationList&)>;
-
-  ControlPlane(const config::Config& config, GatewayState& state, EndRefusedSessions end_sessions);
+  // The control plane reaches the data plane only through `gateway`: its snapshots, its
+  // revocation list, ending refused sessions and reading counters.
+  ControlPlane(const config::Config& config, Gateway& gateway);
   ~ControlPlane();
 
   std::string auth_address() const;  // empty when the auth API is off

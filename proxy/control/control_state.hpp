@@ -14,8 +14,8 @@
 namespace conduit::proxy {
 
 struct ControlState {
-  GatewayState& gateway;
-  ControlPlane::EndRefusedSessions end_sessions;
+  Gateway& data_plane;    // ends refused sessions, reads counters (from this thread: it blocks)
+  GatewayState& gateway;  // its snapshot and revocation list
   mfa::CredentialStore store;
   std::optional<mfa::SiteCa> ca;          // with the auth API only
   std::optional<mfa::AuthService> auth;   // with the auth API only

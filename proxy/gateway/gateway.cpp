@@ -31,6 +31,10 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
+// One I/O thread. Members are destroyed last first: the acceptors and the handlers' state
+// (their sockets) while the io_context lives; then the io_context, whose destruction
+// destroys the sessions still waiting in it, while the registry and counters they touch
+// live.
 struct Worker {
   explicit Worker(const HandlerRegistry& handlers) {
     for (std::size_t protocol = 0; protocol < authz::kProtocolCount; ++protocol) {
@@ -39,13 +43,14 @@ struct Worker {
     }
   }
 
+  Sessions registry;
+  GatewayCounters counters;
   asio::io_context context{1};
   // Keeps run() going on a worker with nothing to accept (a listener placed on its asset's
   // home thread binds only there), so work posted to it during a drain still runs.
   asio::executor_work_guard<asio::io_context::executor_type> keep_running{context.get_executor()};
-  std::vector<tcp::acceptor> acceptors;  // one per listener, same order as the config; closed if not bound here
-  Sessions registry;
   std::array<std::unique_ptr<WorkerState>, authz::kProtocolCount> state;  // per protocol handler
+  std::vector<tcp::acceptor> acceptors;  // one per listener, same order as the config; closed if not bound here
   std::thread thread;
 };
 
@@ -127,7 +132,7 @@ struct Gateway::Impl {
       if (!accepted) break;
       auto snapshot = state.snapshot.load();
       const config::Listener& listener = snapshot->config.listeners[listener_index];
-      if (const char* refusal = admission_refusal(snapshot->config.limits)) {
+      if (const char* refusal = admission_refusal(snapshot->config.limits, worker.counters)) {
         boost::system::error_code ignored;
         auto peer = accepted->remote_endpoint(ignored);
         log_event(LogLevel::warn, "connection_refused",
@@ -137,17 +142,22 @@ struct Gateway::Impl {
       }
       handlers.at(listener.protocol)
           .start_session({std::move(*accepted), listener_index, std::move(snapshot), state, worker.registry,
-                          worker.state[listener.protocol].get()});
+                          worker.counters, worker.state[listener.protocol].get()});
     }
   }
 
   // Counts the connection against both caps, or says which one it would exceed.
-  const char* admission_refusal(const config::Limits& limits) {
-    if (!try_admit(state.sessions, limits.max_sessions)) return "max_sessions reached";
+  const char* admission_refusal(const config::Limits& limits, GatewayCounters& counters) {
+    if (!try_admit(state.sessions, limits.max_sessions)) {
+      counters.add(GatewayCounter::connections_refused_max_sessions);
+      return "max_sessions reached";
+    }
     if (!try_admit(state.handshaking, limits.max_unauthenticated)) {
       state.sessions.fetch_sub(1, std::memory_order_relaxed);
+      counters.add(GatewayCounter::connections_refused_max_unauthenticated);
       return "max_unauthenticated reached";
     }
+    counters.add(GatewayCounter::connections_accepted);
     return nullptr;
   }
 
@@ -256,6 +266,29 @@ unsigned Gateway::end_refused_sessions() {
   });
   done.wait();
   return ended.load();
+}
+
+std::vector<CounterValue> Gateway::counters() {
+  // Each thread reads its own counters into its own slot; the sum is made here.
+  std::vector<std::vector<CounterValue>> per_worker(impl_->workers.size());
+  std::latch done(static_cast<std::ptrdiff_t>(impl_->workers.size()));
+  std::size_t index = 0;
+  for (Worker& worker : impl_->workers) {
+    std::vector<CounterValue>& out = per_worker[index++];
+    asio::post(worker.context, [&worker, &out, &done] {
+      add_counters(out, "gateway", kGatewayCounterNames, worker.counters);
+      for (const auto& state : worker.state) {
+        if (state) state->add_counters(out);
+      }
+      done.count_down();
+    });
+  }
+  done.wait();
+  std::vector<CounterValue> totals;
+  for (const auto& counters : per_worker) merge_counters(totals, counters);
+  totals.push_back({"gateway.sessions_live", impl_->state.sessions.load()});
+  totals.push_back({"gateway.coroutine_exceptions", escaped_exceptions()});
+  return totals;
 }
 
 asio::awaitable<unsigned> Gateway::drain() {

@@ -12,7 +12,9 @@
 #include <boost/asio/awaitable.hpp>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "proxy/gateway/counters.hpp"
 #include "proxy/gateway/protocol_handler.hpp"
 #include "proxy/gateway/runtime.hpp"
 
@@ -42,6 +44,9 @@ class Gateway {
   // Ends the live sessions that the current revocation list refuses, on every I/O thread;
   // returns how many, once all have done so.
   unsigned end_refused_sessions();
+  // Every counter of every I/O thread, summed (gateway.*, and each handler's own), with
+  // the live session count.
+  std::vector<CounterValue> counters();
   // Closes the acceptors, lets live sessions continue up to limits.drain_timeout, then
   // ends the rest. Returns how many had to be ended. Runs on the caller's executor.
   boost::asio::awaitable<unsigned> drain();

@@ -19,6 +19,7 @@
 #include <memory>
 
 #include "authz/protocol_rules.hpp"
+#include "proxy/gateway/counters.hpp"
 #include "proxy/gateway/runtime.hpp"
 #include "proxy/net/session_registry.hpp"
 
@@ -31,6 +32,8 @@ using Sessions = SessionRegistry<Session>;
 class WorkerState {
  public:
   virtual ~WorkerState() = default;
+  // Adds this thread's counters of the handler to `totals` (on this thread).
+  virtual void add_counters(std::vector<CounterValue>& totals) const { (void)totals; }
 };
 
 // Where a listener's connections are accepted and their sessions run.
@@ -47,6 +50,7 @@ struct Accepted {
   std::shared_ptr<const Snapshot> snapshot;
   GatewayState& state;
   Sessions& registry;
+  GatewayCounters& counters;
   WorkerState* worker;  // what make_worker_state() made for this thread, or null
 };
 

@@ -26,6 +26,9 @@ constexpr auto kRecordingFlushInterval = std::chrono::milliseconds(250);
 constexpr std::size_t kRecordingFlushBytes = 64 * 1024;
 // A bound on waiting for the writer at close (a stalled disk must not hold sessions forever).
 constexpr auto kRecordingCloseWait = std::chrono::seconds(10);
+// Admission refusals that are not revocations (authz::RevocationList names those).
+constexpr std::string_view kLockdown = "lockdown";
+constexpr std::string_view kAlreadyUsed = "per-session certificate already used";
 
 }  // namespace
 
@@ -36,6 +39,7 @@ Session::Session(Accepted& accepted)
       state_(accepted.state),
       client_(std::move(accepted.socket), *snapshot_->tls),
       registry_(accepted.registry),
+      counters_(accepted.counters),
       lifecycle_(client_.get_executor(), Phase::handshake),
       recording_timer_(client_.get_executor()) {
   peer_ = remote_text(client_.next_layer());
@@ -60,6 +64,7 @@ void Session::start() {
 }
 
 void Session::terminate(std::string_view reason) {
+  count(GatewayCounter::sessions_terminated);
   set_reason(reason);
   close_sockets();
 }
@@ -87,6 +92,7 @@ asio::awaitable<bool> Session::open() {
   auto [handshake_error] = co_await client_.async_handshake(ssl::stream_base::server, kUseTuple);
   release_unauthenticated();
   if (handshake_error) {
+    if (!lifecycle_.deadline_fired()) count(GatewayCounter::tls_handshake_failed);  // else counted as a timeout
     log_handshake_failure(handshake_error);
     co_return false;
   }
@@ -96,6 +102,9 @@ asio::awaitable<bool> Session::open() {
   identity_ = identity_from_client_certificate(SSL_get0_peer_certificate(client_.native_handle()), asset_.name);
   session_id_ = state_.new_session_id();
   if (std::string_view refusal = admission_refusal(); !refusal.empty()) {
+    count(refusal == kLockdown       ? GatewayCounter::sessions_denied_locked_down
+          : refusal == kAlreadyUsed ? GatewayCounter::sessions_denied_mfa_reused
+                                    : GatewayCounter::sessions_denied_revoked);
     log_denied("revocation", refusal);
     co_await close_client();
     co_return false;
@@ -103,6 +112,7 @@ asio::awaitable<bool> Session::open() {
   authz::SessionDecision result =
       snapshot_->policy.decide_session(identity_.subject(), asset_.name, asset_.protocol(), week_time_now());
   if (!result.decision.allowed()) {
+    count(GatewayCounter::sessions_denied_policy);
     log_denied(result.decision.rule, result.decision.reason);
     co_await close_client();
     co_return false;
@@ -110,6 +120,7 @@ asio::awaitable<bool> Session::open() {
   rule_ = result.decision.rule;
   grants_ = std::move(result.grants);
   if (!start_recording()) {
+    count(GatewayCounter::sessions_denied_recording);
     log_denied("recording", "recording unavailable: the gateway refuses sessions it cannot record");
     co_await close_client();
     co_return false;
@@ -130,7 +141,7 @@ std::string_view Session::admission_refusal() {
     auto keep = std::chrono::duration_cast<std::chrono::seconds>(snapshot_->config.auth.session_certificate_ttl +
                                                                 std::chrono::minutes(2));
     if (!state_.assertions.first_use(identity_.assertion, Clock::now(), keep)) {
-      return "per-session certificate already used";
+      return kAlreadyUsed;
     }
   }
   return {};
@@ -216,6 +227,7 @@ void Session::log_denied(std::string_view rule, std::string_view reason) {
 }
 
 void Session::log_open(std::string_view upstream) {
+  count(GatewayCounter::sessions_opened);
   log_event(LogLevel::info, "session_open",
             {{"session", session_id_}, {"listener", listener_.name}, {"peer", peer_},
              {"device", identity_.device}, {"user", identity_.user}, {"role", identity_.role},
@@ -227,6 +239,7 @@ void Session::log_open(std::string_view upstream) {
 
 void Session::log_close() {
   release_slot();
+  count(GatewayCounter::sessions_closed);
   auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - opened_at_);
   std::array<LogField, 20> fields{
       LogField{"session", session_id_}, {"listener", listener_.name}, {"peer", peer_},
@@ -253,9 +266,18 @@ Session::Clock::time_point Session::current_deadline() const {
 
 void Session::on_deadline(Phase phase) {
   switch (phase) {
-    case Phase::handshake: set_reason("handshake timeout"); break;
-    case Phase::connecting: set_reason("upstream connect timeout"); break;
-    case Phase::relaying: set_reason("idle timeout"); break;
+    case Phase::handshake:
+      count(GatewayCounter::tls_handshake_timeout);
+      set_reason("handshake timeout");
+      break;
+    case Phase::connecting:
+      count(GatewayCounter::upstream_connect_timeout);
+      set_reason("upstream connect timeout");
+      break;
+    case Phase::relaying:
+      count(GatewayCounter::sessions_idle_timeout);
+      set_reason("idle timeout");
+      break;
     case Phase::closing:
     case Phase::done: break;
   }

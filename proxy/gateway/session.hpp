@@ -65,6 +65,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void record_durably(std::function<void(bool)> done);
 
   void log_open(std::string_view upstream);
+  void count(GatewayCounter counter) { counters_.add(counter); }
   void set_phase(Phase phase, Clock::duration timeout);
   void set_reason(std::string_view reason);
   void touch() { last_activity_ = Clock::now(); }
@@ -109,6 +110,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void log_close();
 
   Sessions& registry_;
+  GatewayCounters& counters_;
   Lifecycle<Phase> lifecycle_;
   boost::asio::steady_timer recording_timer_;
   Clock::time_point last_activity_{};

@@ -90,6 +90,18 @@ inline bool check_request(const Request& request, std::size_t size) noexcept {
   if (r.pdu_data.size() > request.pdu_data.size()) return false;
   if (!same_bytes(r.pdu_data, request.pdu_data.first(r.pdu_data.size()))) return false;
   if ((request.anomalies & kTrailingBytes) == 0 && r.pdu_data.size() != request.pdu_data.size()) return false;
+  // Without trailing bytes, moving the spans onto the re-encoded copy is decoding it again.
+  if ((request.anomalies & kTrailingBytes) == 0) {
+    const Request moved = rebase(request, std::span<const std::uint8_t>(encoded, length));
+    if (moved.pdu_data.data() != r.pdu_data.data() || moved.pdu_data.size() != r.pdu_data.size()) return false;
+    if (moved.values.size() != r.values.size() || (!r.values.empty() && moved.values.data() != r.values.data())) {
+      return false;
+    }
+    if (moved.mbap.transaction_id != r.mbap.transaction_id || moved.mbap.length != r.mbap.length) return false;
+    if (moved.anomalies != r.anomalies || !same_range(moved.read, r.read) || !same_range(moved.write, r.write)) {
+      return false;
+    }
+  }
   return true;
 }
 

@@ -54,8 +54,12 @@ struct ModbusPool::Connection {
   bool writing = false;
 };
 
-ModbusPool::ModbusPool(asio::any_io_executor executor, const config::Asset& asset)
-    : executor_(std::move(executor)), address_(asset.address), settings_(asset.settings_of<config::ModbusAssetSettings>()) {
+ModbusPool::ModbusPool(asio::any_io_executor executor, const config::Asset& asset,
+                       std::shared_ptr<ModbusCounters> counters)
+    : executor_(std::move(executor)),
+      counters_(std::move(counters)),
+      address_(asset.address),
+      settings_(asset.settings_of<config::ModbusAssetSettings>()) {
   for (unsigned i = 0; i < settings_.max_connections; ++i) {
     connections_.push_back(std::make_unique<Connection>(executor_, i, settings_.max_in_flight));
   }
@@ -158,24 +162,30 @@ void ModbusPool::send(Connection& connection, ModbusExchange& exchange) {
   exchange.connection_ = static_cast<int>(connection.index);
   exchange.upstream_transaction_id_ = id;
 
-  std::size_t offset = connection.out_pending.size();
-  connection.out_pending.insert(connection.out_pending.end(), exchange.request.begin(),
-                                exchange.request.begin() + exchange.request_size);
-  connection.out_pending[offset] = static_cast<std::uint8_t>(id >> 8);
-  connection.out_pending[offset + 1] = static_cast<std::uint8_t>(id & 0xff);
-  if (connection.writing) return;
-
-  // The common case: the socket takes the whole request at once. Sending it here saves
-  // a coroutine and an event-loop turn per request; only a full socket buffer falls back
-  // to the asynchronous writer.
-  boost::system::error_code error;
-  std::size_t sent = connection.socket.send(asio::buffer(connection.out_pending), 0, error);
-  if (error && error != asio::error::would_block) {
-    fail_connection(connection, ExchangeOutcome::upstream_failed);
-    return;
+  // On the wire the request carries the pool's transaction id; the exchange keeps the
+  // client's, so the bytes go out as two pieces instead of being copied to patch them.
+  const std::array<std::uint8_t, 2> wire_id{static_cast<std::uint8_t>(id >> 8), static_cast<std::uint8_t>(id & 0xff)};
+  std::span<const std::uint8_t> rest(exchange.request.data() + 2, exchange.request_size - 2);
+  std::size_t sent = 0;
+  if (!connection.writing && connection.out_pending.empty()) {
+    // The common case: the socket takes the whole request at once. Sending it here saves
+    // a copy, a coroutine and an event-loop turn per request; only a full socket buffer
+    // falls back to the asynchronous writer.
+    boost::system::error_code error;
+    std::array<asio::const_buffer, 2> pieces{asio::buffer(wire_id), asio::buffer(rest.data(), rest.size())};
+    sent = connection.socket.send(pieces, 0, error);
+    if (error && error != asio::error::would_block) {
+      counters_->add(ModbusCounter::upstream_write_failed);
+      fail_connection(connection, ExchangeOutcome::upstream_failed);
+      return;
+    }
+    if (sent == exchange.request_size) return;
   }
-  connection.out_pending.erase(connection.out_pending.begin(), connection.out_pending.begin() + sent);
-  if (connection.out_pending.empty()) return;
+  // What the socket did not take waits, in order, for the writer.
+  for (std::size_t i = sent; i < 2; ++i) connection.out_pending.push_back(wire_id[i]);
+  std::size_t rest_sent = sent > 2 ? sent - 2 : 0;
+  connection.out_pending.insert(connection.out_pending.end(), rest.begin() + rest_sent, rest.end());
+  if (connection.writing) return;
 
   connection.writing = true;
   auto self = shared_from_this();
@@ -185,6 +195,7 @@ void ModbusPool::send(Connection& connection, ModbusExchange& exchange) {
       std::swap(connection.out_pending, connection.out_writing);
       auto [error, unused] = co_await asio::async_write(connection.socket, asio::buffer(connection.out_writing), kUseTuple);
       connection.out_writing.clear();
+      if (error && generation == connection.generation) self->counters_->add(ModbusCounter::upstream_write_failed);
       if (error || generation != connection.generation) break;
     }
     if (generation == connection.generation) connection.writing = false;
@@ -202,6 +213,7 @@ void ModbusPool::connect(std::size_t index) {
     auto [error] = co_await connection.socket.async_connect(endpoint, kUseTuple);
     if (generation != connection.generation) co_return;
     if (error) {
+      counters_->add(ModbusCounter::upstream_connect_failed);
       log_event(LogLevel::warn, "modbus_upstream_failed",
                 {{"upstream", address_.to_string()}, {"reason", "connect: " + error.message()}});
       fail_connection(connection, ExchangeOutcome::upstream_failed);
@@ -221,6 +233,7 @@ void ModbusPool::connect(std::size_t index) {
       auto [read_error, n] = co_await connection.socket.async_read_some(free_space, kUseTuple);
       if (generation != connection.generation) co_return;
       if (read_error) {
+        counters_->add(ModbusCounter::upstream_read_failed);
         log_event(LogLevel::warn, "modbus_upstream_failed",
                   {{"upstream", address_.to_string()}, {"reason", read_error.message()}});
         fail_connection(connection, ExchangeOutcome::upstream_failed);
@@ -234,6 +247,7 @@ void ModbusPool::connect(std::size_t index) {
         modbus::ResponseDecode decoded = modbus::decode_response(bytes);
         if (decoded.status == modbus::DecodeStatus::need_more) break;
         if (decoded.status == modbus::DecodeStatus::malformed) {
+          counters_->add(ModbusCounter::upstream_response_malformed);
           log_event(LogLevel::warn, "modbus_upstream_failed",
                     {{"upstream", address_.to_string()}, {"reason", "malformed response framing"}});
           fail_connection(connection, ExchangeOutcome::upstream_failed);
@@ -259,6 +273,7 @@ void ModbusPool::on_response(Connection& connection, const modbus::Response& res
   if (response.anomalies != modbus::kAnomalyNone || !modbus::response_matches(exchange.decoded, response)) {
     // The PLC answered something else than what was asked: nothing on this connection
     // can be trusted any more.
+    counters_->add(ModbusCounter::upstream_response_mismatch);
     log_event(LogLevel::warn, "modbus_upstream_failed",
               {{"upstream", address_.to_string()}, {"reason", "response does not match its request"}});
     fail_connection(connection, ExchangeOutcome::upstream_failed);
@@ -347,6 +362,7 @@ void ModbusPool::on_tick() {
     if (overdue || stuck_connecting) {
       // A request unanswered in time leaves the connection in an unknown state (a late
       // answer could be taken for the next one), so it is closed and reopened.
+      counters_->add(overdue ? ModbusCounter::upstream_request_timeout : ModbusCounter::upstream_connect_timeout);
       log_event(LogLevel::warn, "modbus_upstream_failed",
                 {{"upstream", address_.to_string()}, {"reason", overdue ? "request timeout" : "connect timeout"}});
       fail_connection(*connection, ExchangeOutcome::timeout);
@@ -361,8 +377,12 @@ void ModbusPool::on_tick() {
 
 std::shared_ptr<ModbusPool> ModbusPools::get(asio::any_io_executor executor, const config::Asset& asset) {
   auto& pool = pools_[asset.name];
-  if (!pool || !pool->same_settings(asset)) pool = std::make_shared<ModbusPool>(std::move(executor), asset);
+  if (!pool || !pool->same_settings(asset)) pool = std::make_shared<ModbusPool>(std::move(executor), asset, counters_);
   return pool;
+}
+
+void ModbusPools::add_counters(std::vector<CounterValue>& totals) const {
+  proxy::add_counters(totals, "modbus", kModbusCounterNames, *counters_);
 }
 
 }  // namespace conduit::proxy

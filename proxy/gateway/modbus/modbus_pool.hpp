@@ -22,6 +22,7 @@
 #include <unordered_map>
 
 #include "config/model.hpp"
+#include "proxy/gateway/modbus/modbus_counters.hpp"
 #include "proxy/gateway/protocol_handler.hpp"
 #include "protocols/modbus/codec.hpp"
 
@@ -67,7 +68,9 @@ class ModbusExchange {
 
 class ModbusPool : public std::enable_shared_from_this<ModbusPool> {
  public:
-  ModbusPool(boost::asio::any_io_executor executor, const config::Asset& asset);
+  // `counters`: of the pool's I/O thread, shared with its sessions.
+  ModbusPool(boost::asio::any_io_executor executor, const config::Asset& asset,
+             std::shared_ptr<ModbusCounters> counters);
   ~ModbusPool();
 
   // Queues the exchange; it completes through its owner. `request`/`decoded` must be set.
@@ -90,6 +93,7 @@ class ModbusPool : public std::enable_shared_from_this<ModbusPool> {
   void on_tick();
 
   boost::asio::any_io_executor executor_;
+  std::shared_ptr<ModbusCounters> counters_;
   config::Endpoint address_;
   config::ModbusAssetSettings settings_;
   std::vector<std::unique_ptr<Connection>> connections_;
@@ -100,13 +104,18 @@ class ModbusPool : public std::enable_shared_from_this<ModbusPool> {
   bool active_ = false;  // a request was submitted since the last tick
 };
 
-// The pools of one I/O thread, one per Modbus asset. A reload that changes an asset's
-// address or settings gets a new pool; sessions still using the old one keep it alive.
+// The Modbus handler's state on one I/O thread: a pool per Modbus asset, and the
+// counters its sessions and pools keep. A reload that changes an asset's address or
+// settings gets a new pool; sessions still using the old one keep it alive.
 class ModbusPools final : public WorkerState {
  public:
   std::shared_ptr<ModbusPool> get(boost::asio::any_io_executor executor, const config::Asset& asset);
+  // Shared: a pool and its sessions may outlive this object while the gateway stops.
+  const std::shared_ptr<ModbusCounters>& counters() const { return counters_; }
+  void add_counters(std::vector<CounterValue>& totals) const override;
 
  private:
+  std::shared_ptr<ModbusCounters> counters_ = std::make_shared<ModbusCounters>();
   std::unordered_map<std::string, std::shared_ptr<ModbusPool>> pools_;
 };
 

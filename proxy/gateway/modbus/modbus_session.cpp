@@ -2,35 +2,49 @@
 
 #include <array>
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <algorithm>
+#include <bitset>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "audit/request_log.hpp"
 #include "proxy/gateway/modbus/modbus_pool.hpp"
 #include "proxy/gateway/session.hpp"
 #include "proxy/gateway/week_time.hpp"
+#include "proxy/net/relay.hpp"
 
 namespace conduit::proxy {
 namespace {
 
 namespace asio = boost::asio;
-namespace ssl = boost::asio::ssl;
 namespace modbus = protocols::modbus;
 using asio::ip::tcp;
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 
-const char* anomaly_name(std::uint32_t anomalies) {
-  if (anomalies & modbus::kQuantityOutOfRange) return "quantity out of range";
-  if (anomalies & modbus::kByteCountMismatch) return "byte count mismatch";
-  if (anomalies & modbus::kAddressOverflow) return "address overflow";
-  if (anomalies & modbus::kTrailingBytes) return "trailing bytes";
-  if (anomalies & modbus::kTruncatedPdu) return "truncated PDU";
-  if (anomalies & modbus::kInvalidCoilValue) return "invalid coil value";
-  if (anomalies & modbus::kExceptionFunction) return "exception function code in a request";
-  return "invalid file reference";
+// "malformed request: byte count mismatch": the first structural anomaly, in the codec's
+// words. Only on the way out of a session, so a string is fine.
+std::string malformed_reason(std::uint32_t anomalies) {
+  std::uint32_t structural = anomalies & modbus::kStructuralAnomalies;
+  std::string name = modbus::anomaly_name(structural & (~structural + 1));  // lowest set bit
+  std::replace(name.begin(), name.end(), '_', ' ');
+  return "malformed request: " + name;
+}
+
+// What the session keeps of a request while it is outstanding: described once, for the
+// recording and the request log.
+struct Summary {
+  std::array<char, 96> text{};
+  std::size_t size = 0;
+  std::string_view view() const { return {text.data(), size}; }
+};
+
+Summary summarize(const modbus::Request& request) {
+  Summary summary;
+  summary.size = modbus::describe(request, summary.text);
+  return summary;
 }
 
 const char* outcome_name(ExchangeOutcome outcome) {
@@ -52,25 +66,30 @@ constexpr std::size_t kInputBuffer = 4 * modbus::kMaxAduSize;
 // through the asset's pool. See modbus_session.hpp.
 class ModbusSession final : public Session, public ModbusExchangeOwner {
  public:
-  ModbusSession(Accepted& accepted, std::shared_ptr<ModbusPool> pool)
+  ModbusSession(Accepted& accepted, std::shared_ptr<ModbusPool> pool, std::shared_ptr<ModbusCounters> counters)
       : Session(accepted),
         pool_(std::move(pool)),
+        counters_(std::move(counters)),
         resume_(client_.get_executor()) {}
 
   void on_exchange_done(ModbusExchange& exchange) override {
     std::span<const std::uint8_t> answer{exchange.response.data(), exchange.response_size};
     ExceptionAdu failure;
     if (exchange.outcome == ExchangeOutcome::response) {
+      counters_->add(ModbusCounter::responses);
       queue_to_client(answer);
       record_response(answer);
     } else {
+      counters_->add(exchange.outcome == ExchangeOutcome::timeout ? ModbusCounter::answered_timeout
+                                                                 : ModbusCounter::answered_upstream_failed);
       // The answer goes to the client with its own transaction id, which `decoded` (the
       // forwarded copy) also carries.
       failure = answer_exception(exchange.decoded, modbus::ExceptionCode::gateway_target_failed);
       answer = failure.bytes();
     }
-    log_request(exchange.decoded, rules_[index_of(exchange)], "granted", outcome_name(exchange.outcome),
-           {exchange.request.data(), exchange.request_size}, answer);
+    const Outstanding& outstanding = outstanding_[index_of(exchange)];
+    log_request(exchange.decoded, outstanding.summary.view(), outstanding.rule, "granted",
+                outcome_name(exchange.outcome), {exchange.request.data(), exchange.request_size}, answer);
     exchange.owner = nullptr;
     free_.push_back(&exchange);
     wake_reader();
@@ -80,7 +99,7 @@ class ModbusSession final : public Session, public ModbusExchangeOwner {
   asio::awaitable<void> serve() override {
     const auto& settings = asset_.settings_of<config::ModbusAssetSettings>();
     exchanges_.resize(settings.max_outstanding_per_client);
-    rules_.resize(settings.max_outstanding_per_client);
+    outstanding_.resize(settings.max_outstanding_per_client);
     for (ModbusExchange& exchange : exchanges_) free_.push_back(&exchange);
     out_pending_.reserve((settings.max_outstanding_per_client + 4) * modbus::kMaxAduSize);
     out_writing_.reserve(out_pending_.capacity());
@@ -123,8 +142,7 @@ class ModbusSession final : public Session, public ModbusExchangeOwner {
       auto [error, n] = co_await client_.async_read_some(
           asio::buffer(input_.data() + input_size_, input_.size() - input_size_), kUseTuple);
       if (error) {
-        bool closed = error == asio::error::eof || error == ssl::error::stream_truncated;
-        if (closed) {
+        if (is_stream_close(error)) {
           set_reason("client closed");
         } else if (error != asio::error::operation_aborted) {
           set_reason("client error: " + error.message());
@@ -147,11 +165,13 @@ class ModbusSession final : public Session, public ModbusExchangeOwner {
       modbus::RequestDecode decoded = modbus::decode_request(bytes);
       if (decoded.status == modbus::DecodeStatus::need_more) break;
       if (decoded.status == modbus::DecodeStatus::malformed) {
+        counters_->add(ModbusCounter::frames_malformed);
         set_reason(decoded.error == modbus::FramingError::bad_protocol_id ? "malformed frame: protocol id is not 0"
                                                                           : "malformed frame: bad length");
         auto shown = bytes.first(std::min<std::size_t>(bytes.size(), modbus::kMaxAduSize));
         record(audit::Direction::client_to_asset, audit::RecordedDecision::deny, authz::kDefaultDenyRule, reason(), shown);
-        log_request(modbus::Request{}, authz::kDefaultDenyRule, reason(), "malformed", shown, {});
+        log_request(modbus::Request{}, summarize(modbus::Request{}).view(), authz::kDefaultDenyRule, reason(), "malformed",
+                    shown, {});
         return false;
       }
       if (!handle(decoded.request, bytes.first(decoded.size))) {
@@ -169,44 +189,53 @@ class ModbusSession final : public Session, public ModbusExchangeOwner {
   // Returns false when the session must end.
   bool handle(const modbus::Request& request, std::span<const std::uint8_t> raw) {
     ++requests_;
+    counters_->add(ModbusCounter::requests);
+    Summary summary = summarize(request);
     // Not what a conformant client sends: the session ends (Modbus firewalls' "sanity check").
     if (request.anomalies & modbus::kStructuralAnomalies) {
-      set_reason(std::string("malformed request: ") + anomaly_name(request.anomalies));
-      record_request(request, audit::RecordedDecision::deny, authz::kDefaultDenyRule, raw);
-      log_request(request, authz::kDefaultDenyRule, "malformed request", "malformed", raw, {});
+      counters_->add(ModbusCounter::requests_malformed);
+      set_reason(malformed_reason(request.anomalies));
+      record_request(summary, audit::RecordedDecision::deny, authz::kDefaultDenyRule, raw);
+      log_request(request, summary.view(), authz::kDefaultDenyRule, "malformed request", "malformed", raw, {});
       return false;
     }
     authz::Decision decision = grants_.decide_modbus(request, now());
     if (!decision.allowed()) {
       ++denied_;
-      record_request(request, audit::RecordedDecision::deny, decision.rule, raw);
+      counters_->add(ModbusCounter::requests_denied_policy);
+      record_request(summary, audit::RecordedDecision::deny, decision.rule, raw);
       auto answer = answer_exception(request, modbus::ExceptionCode::illegal_function);  // not authorized
-      log_request(request, decision.rule, decision.reason, "denied", raw, answer.bytes());
+      log_request(request, summary.view(), decision.rule, decision.reason, "denied", raw, answer.bytes());
       return true;
     }
-    if (!asset_.settings_of<config::ModbusAssetSettings>().unit_ids.test(request.mbap.unit_id)) {
-      record_request(request, audit::RecordedDecision::deny, "unit-not-served", raw);
+    if (!unit_ids_.test(request.mbap.unit_id)) {
+      counters_->add(ModbusCounter::requests_denied_unit);
+      record_request(summary, audit::RecordedDecision::deny, "unit-not-served", raw);
       auto answer = answer_exception(request, modbus::ExceptionCode::gateway_path_unavailable);
-      log_request(request, decision.rule, "unit id not served by this asset", "unknown_unit", raw, answer.bytes());
+      log_request(request, summary.view(), decision.rule, "unit id not served by this asset", "unknown_unit", raw,
+                  answer.bytes());
       return true;
     }
     ModbusExchange& exchange = *free_.back();
+    // Forward what the policy evaluated, re-encoded (the one copy of the request's bytes).
     exchange.request_size = modbus::encode_request(request, request.mbap.transaction_id, exchange.request);
     if (exchange.request_size == 0) {
+      counters_->add(ModbusCounter::requests_malformed);
       set_reason("malformed request: cannot be re-encoded");
-      record_request(request, audit::RecordedDecision::deny, authz::kDefaultDenyRule, raw);
-      log_request(request, authz::kDefaultDenyRule, "cannot be re-encoded", "malformed", raw, {});
+      record_request(summary, audit::RecordedDecision::deny, authz::kDefaultDenyRule, raw);
+      log_request(request, summary.view(), authz::kDefaultDenyRule, "cannot be re-encoded", "malformed", raw, {});
       return false;
     }
     free_.pop_back();
-    // Forward what the policy evaluated, re-encoded; the decoded view used to match the
-    // response points into the exchange's own copy.
-    exchange.decoded = modbus::decode_request({exchange.request.data(), exchange.request_size}).request;
+    counters_->add(ModbusCounter::requests_allowed);
+    // The decoded view used to match the response points into the exchange's own copy.
+    exchange.decoded = modbus::rebase(request, {exchange.request.data(), exchange.request_size});
     exchange.client_transaction_id = request.mbap.transaction_id;
-    rules_[index_of(exchange)] = decision.rule;
-    bool recorded = record_request(request, audit::RecordedDecision::allow, decision.rule, raw);
+    outstanding_[index_of(exchange)] = {decision.rule, summary};
+    bool recorded = record_request(summary, audit::RecordedDecision::allow, decision.rule, raw);
     if (request.changes_state()) {
       ++writes_;
+      counters_->add(ModbusCounter::writes);
       // No unrecorded write reaches an asset: forward it once its record is durable, and
       // hold the requests behind it so the PLC still sees them in order.
       awaiting_durable_ = true;
@@ -235,19 +264,20 @@ class ModbusSession final : public Session, public ModbusExchangeOwner {
 
   // Recording failed (disk full): the request is answered here and never forwarded.
   bool refuse_unrecorded(ModbusExchange& exchange) {
+    counters_->add(ModbusCounter::writes_not_recorded);
+    count(GatewayCounter::recording_failed);
     set_reason("recording failed");
     auto answer = answer_exception(exchange.decoded, modbus::ExceptionCode::server_device_failure);
-    log_request(exchange.decoded, authz::kDefaultDenyRule, "recording unavailable", "not_recorded",
-                {exchange.request.data(), exchange.request_size}, answer.bytes());
+    log_request(exchange.decoded, outstanding_[index_of(exchange)].summary.view(), authz::kDefaultDenyRule,
+                "recording unavailable", "not_recorded", {exchange.request.data(), exchange.request_size},
+                answer.bytes());
     free_.push_back(&exchange);
     return true;
   }
 
-  bool record_request(const modbus::Request& request, audit::RecordedDecision decision, std::string_view rule,
+  bool record_request(const Summary& summary, audit::RecordedDecision decision, std::string_view rule,
                       std::span<const std::uint8_t> raw) {
-    std::array<char, 128> summary{};
-    std::size_t size = modbus::describe(request, summary);
-    return record(audit::Direction::client_to_asset, decision, rule, {summary.data(), size}, raw);
+    return record(audit::Direction::client_to_asset, decision, rule, summary.view(), raw);
   }
 
   void record_response(std::span<const std::uint8_t> answer) {
@@ -322,21 +352,19 @@ class ModbusSession final : public Session, public ModbusExchangeOwner {
     return static_cast<std::size_t>(&exchange - exchanges_.data());
   }
 
-  void log_request(const modbus::Request& request, std::string_view rule, std::string_view reason,
-                   std::string_view outcome, std::span<const std::uint8_t> request_bytes,
-              std::span<const std::uint8_t> response_bytes) {
+  void log_request(const modbus::Request& request, std::string_view summary, std::string_view rule,
+                   std::string_view reason, std::string_view outcome, std::span<const std::uint8_t> request_bytes,
+                   std::span<const std::uint8_t> response_bytes) {
     if (!state_.request_log) return;
     std::array<char, 2048> buffer;
     audit::LineWriter line(buffer);
-    std::array<char, 128> summary{};
-    std::size_t summary_size = modbus::describe(request, summary);
     auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::system_clock::now().time_since_epoch());
     line.raw("{").field("ts_us").number(micros.count());
     line.field("session").string(session_id_).field("user").string(identity_.user);
     line.field("device").string(identity_.device).field("role").string(identity_.role);
     line.field("asset").string(asset_.name).field("unit").number(request.mbap.unit_id);
-    line.field("function").number(request.function).field("summary").string({summary.data(), summary_size});
+    line.field("function").number(request.function).field("summary").string(summary);
     line.field("decision").string(outcome == "denied" || outcome == "malformed" ? "deny" : "allow");
     line.field("rule").string(rule).field("reason").string(reason).field("outcome").string(outcome);
     if (response_bytes.size() >= 9 && (response_bytes[7] & modbus::function::kExceptionBit)) {
@@ -348,10 +376,18 @@ class ModbusSession final : public Session, public ModbusExchangeOwner {
     if (!line.truncated()) state_.request_log->append(line.view());
   }
 
+  // Beside each exchange: the rule that allowed it and its description.
+  struct Outstanding {
+    std::string_view rule;
+    Summary summary;
+  };
+
   std::shared_ptr<ModbusPool> pool_;
+  std::shared_ptr<ModbusCounters> counters_;
+  const std::bitset<256>& unit_ids_ = asset_.settings_of<config::ModbusAssetSettings>().unit_ids;
   asio::steady_timer resume_;
   std::vector<ModbusExchange> exchanges_;  // allocated once per session
-  std::vector<std::string_view> rules_;    // rule that allowed each exchange
+  std::vector<Outstanding> outstanding_;   // indexed like exchanges_
   std::vector<ModbusExchange*> free_;
   std::array<std::uint8_t, kInputBuffer> input_{};
   std::size_t input_size_ = 0;
@@ -379,8 +415,9 @@ class ModbusHandler final : public ProtocolHandler {
   void start_session(Accepted accepted) const override {
     const config::Config& config = accepted.snapshot->config;
     const config::Asset& asset = *config.find_asset(config.listeners.at(accepted.listener_index).asset);
-    auto pool = static_cast<ModbusPools&>(*accepted.worker).get(accepted.socket.get_executor(), asset);
-    std::make_shared<ModbusSession>(accepted, std::move(pool))->start();
+    auto& pools = static_cast<ModbusPools&>(*accepted.worker);
+    auto pool = pools.get(accepted.socket.get_executor(), asset);
+    std::make_shared<ModbusSession>(accepted, std::move(pool), pools.counters())->start();
   }
 };
 

@@ -33,6 +33,7 @@ class TcpSession final : public Session {
     auto [connect_error] = co_await upstream_.async_connect(endpoint, kUseTuple);
     if (connect_error) {
       // A timeout or a drain has already named the reason; otherwise the error does.
+      if (!closing()) count(GatewayCounter::upstream_unreachable);
       set_reason("upstream unreachable: " + connect_error.message());
       co_return;
     }
@@ -98,6 +99,7 @@ class TcpSession final : public Session {
   bool pass(audit::Direction direction, std::span<const char> bytes) {
     touch();
     if (record_bytes(direction, bytes.data(), bytes.size())) return true;
+    count(GatewayCounter::recording_failed);
     set_reason("recording failed");
     return false;
   }
