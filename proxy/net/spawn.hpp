@@ -1,5 +1,5 @@
 // The completion handler of every detached coroutine in the proxy (instead of
-// asio::detached, which lets an escaped exception terminate the process): an exception
+// Asio's `detached` token, which lets an escaped exception terminate the process): an exception
 // that escapes is logged (`coroutine_failed`, with where it ran) and counted, and the
 // process goes on. The data path returns errors as values; this is the net under it.
 //
