@@ -9,10 +9,12 @@
 #include <iterator>
 #include <utility>
 
-#include <openssl/bio.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
+
+#include "common/openssl.hpp"
+#include "common/private_file.hpp"
 
 namespace conduit::audit {
 
@@ -40,34 +42,7 @@ class ErrorCategory final : public boost::system::error_category {
   }
 };
 
-struct BioFree {
-  void operator()(BIO* bio) const noexcept { BIO_free_all(bio); }
-};
-using BioPtr = std::unique_ptr<BIO, BioFree>;
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* ctx) const noexcept { EVP_MD_CTX_free(ctx); }
-};
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
-struct PkeyCtxFree {
-  void operator()(EVP_PKEY_CTX* ctx) const noexcept { EVP_PKEY_CTX_free(ctx); }
-};
-
 boost::system::error_code errno_code(int err) noexcept { return {err, boost::system::generic_category()}; }
-
-// Refuses encrypted PEM instead of prompting on a terminal: a gateway must not block at
-// start-up waiting for a passphrase.
-int no_passphrase(char*, int, int, void*) { return -1; }
-
-BioPtr memory_bio(std::string_view text) {
-  return BioPtr(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
-}
-
-Result<std::string> bio_contents(BIO* bio) {
-  char* data = nullptr;
-  const long size = BIO_get_mem_data(bio, &data);
-  if (size <= 0 || data == nullptr) return Error::key_encode_failed;
-  return std::string(data, static_cast<std::size_t>(size));
-}
 
 Result<std::string> read_small_file(const std::filesystem::path& path, bool private_key) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -103,37 +78,17 @@ Result<std::string> read_small_file(const std::filesystem::path& path, bool priv
   return contents;
 }
 
-// O_EXCL | O_NOFOLLOW: never replaces anything, not even through a symlink planted at
-// the path. The mode is set with fchmod while the file is still empty, because the umask
-// may have narrowed (or, for the public key, hidden) it.
+// Never replaces anything, not even through a symlink planted at the path; the exact mode
+// whatever the umask, which may have narrowed (or, for the public key, hidden) it
+// (common/private_file.hpp). Anything already at the path is key_file_exists.
 Result<void> write_new_file(const std::filesystem::path& path, std::string_view contents, mode_t mode) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-  if (fd < 0) {
-    if (errno == EEXIST) return Error::key_file_exists;
-    return errno_code(errno);
+  auto written = common::write_new_file(path, contents, mode);
+  if (written) return {};
+  const common::FileError& error = written.error();
+  if (error.step == common::FileStep::create && error.code == boost::system::errc::file_exists) {
+    return Error::key_file_exists;
   }
-  const auto fail = [&](int err) -> Result<void> {
-    ::close(fd);
-    ::unlink(path.c_str());
-    return errno_code(err);
-  };
-  if (::fchmod(fd, mode) != 0) return fail(errno);
-  while (!contents.empty()) {
-    const ssize_t written = ::write(fd, contents.data(), contents.size());
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      return fail(errno);
-    }
-    contents.remove_prefix(static_cast<std::size_t>(written));
-  }
-  if (::fsync(fd) != 0) return fail(errno);
-  if (::close(fd) != 0) {
-    // On some file systems a write error only shows up at close.
-    const int err = errno;
-    ::unlink(path.c_str());
-    return errno_code(err);
-  }
-  return {};
+  return error.code;
 }
 
 }  // namespace
@@ -148,7 +103,7 @@ void AuditKey::Free::operator()(evp_pkey_st* key) const noexcept { EVP_PKEY_free
 AuditKey::~AuditKey() = default;
 
 Result<AuditKey> AuditKey::generate() {
-  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree> ctx(EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, nullptr));
+  const common::EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, nullptr));
   EVP_PKEY* key = nullptr;
   if (!ctx || EVP_PKEY_keygen_init(ctx.get()) != 1 || EVP_PKEY_keygen(ctx.get(), &key) != 1) {
     ERR_clear_error();
@@ -158,8 +113,8 @@ Result<AuditKey> AuditKey::generate() {
 }
 
 Result<AuditKey> AuditKey::from_private_pem(std::string_view pem) {
-  BioPtr bio = memory_bio(pem);
-  EVP_PKEY* key = bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, no_passphrase, nullptr) : nullptr;
+  // Encrypted PEM is refused, never prompted for: a gateway must not block at start-up.
+  EVP_PKEY* key = common::private_key_from_pem(pem).release();
   ERR_clear_error();
   if (key == nullptr) return Error::key_parse_failed;
   AuditKey result(key, true);
@@ -174,8 +129,7 @@ Result<AuditKey> AuditKey::load_private_pem(const std::filesystem::path& path) {
 }
 
 Result<AuditKey> AuditKey::from_public_pem(std::string_view pem) {
-  BioPtr bio = memory_bio(pem);
-  EVP_PKEY* key = bio ? PEM_read_bio_PUBKEY(bio.get(), nullptr, no_passphrase, nullptr) : nullptr;
+  EVP_PKEY* key = common::public_key_from_pem(pem).release();
   ERR_clear_error();
   if (key == nullptr) return Error::key_parse_failed;
   AuditKey result(key, false);
@@ -205,22 +159,18 @@ Result<AuditKey> AuditKey::from_public_bytes(std::span<const std::uint8_t, kEd25
 
 Result<std::string> AuditKey::private_pem() const {
   if (!key_ || !has_private_) return Error::key_not_private;
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio_PrivateKey(bio.get(), key_.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
-    ERR_clear_error();
-    return Error::key_encode_failed;
-  }
-  return bio_contents(bio.get());
+  std::string pem = common::private_key_to_pem(key_.get());
+  ERR_clear_error();
+  if (pem.empty()) return Error::key_encode_failed;
+  return pem;
 }
 
 Result<std::string> AuditKey::public_pem() const {
   if (!key_) return Error::key_encode_failed;
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio_PUBKEY(bio.get(), key_.get()) != 1) {
-    ERR_clear_error();
-    return Error::key_encode_failed;
-  }
-  return bio_contents(bio.get());
+  std::string pem = common::public_key_to_pem(key_.get());
+  ERR_clear_error();
+  if (pem.empty()) return Error::key_encode_failed;
+  return pem;
 }
 
 Result<void> AuditKey::save_private_pem(const std::filesystem::path& path) const {
@@ -250,7 +200,7 @@ PublicKeyBytes AuditKey::public_bytes() const noexcept {
 
 Result<Signature> AuditKey::sign(std::span<const std::uint8_t> message) const {
   if (!key_ || !has_private_) return Error::key_not_private;
-  MdCtxPtr ctx(EVP_MD_CTX_new());
+  common::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
   Signature signature{};
   std::size_t size = signature.size();
   // Ed25519 is "pure": no digest is named, and the one-shot call is the only one allowed.
@@ -265,7 +215,7 @@ Result<Signature> AuditKey::sign(std::span<const std::uint8_t> message) const {
 
 bool AuditKey::verify(std::span<const std::uint8_t> message, std::span<const std::uint8_t> signature) const noexcept {
   if (!key_ || signature.size() != kEd25519SignatureSize) return false;
-  MdCtxPtr ctx(EVP_MD_CTX_new());
+  common::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
   const bool ok = ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key_.get()) == 1 &&
                   EVP_DigestVerify(ctx.get(), signature.data(), signature.size(), message.data(), message.size()) == 1;
   ERR_clear_error();

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/hex.hpp"
+
 namespace conduit::audit {
 
 namespace {
@@ -9,16 +11,6 @@ namespace {
 // ordered_json keeps keys in insertion order: index and type first reads better than
 // nlohmann's default alphabetical order.
 using Json = nlohmann::ordered_json;
-
-std::string hex(std::span<const std::uint8_t> bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(bytes.size() * 2, '0');
-  for (std::size_t i = 0; i < bytes.size(); ++i) {
-    out[2 * i] = kDigits[bytes[i] >> 4];
-    out[2 * i + 1] = kDigits[bytes[i] & 0x0F];
-  }
-  return out;
-}
 
 const char* direction_name(Direction d) { return d == Direction::client_to_asset ? "client_to_asset" : "asset_to_client"; }
 
@@ -60,7 +52,7 @@ Json to_json(const Record& record) {
     j["decision"] = decision_name(d->decision);
     j["rule"] = d->rule;
     j["summary"] = d->summary;
-    j["payload"] = hex(d->payload);
+    j["payload"] = common::hex_encode(d->payload);
   } else if (const auto* e = std::get_if<EventRecord>(&record.body)) {
     j["type"] = "event";
     j["wall_us"] = e->wall_us;
@@ -71,8 +63,8 @@ Json to_json(const Record& record) {
     const auto& s = std::get<SealRecord>(record.body);
     j["type"] = "seal";
     j["covered_index"] = s.covered_index;
-    j["head"] = hex(s.head);
-    j["signature"] = hex(s.signature);
+    j["head"] = common::hex_encode(s.head);
+    j["signature"] = common::hex_encode(s.signature);
   }
   return j;
 }

@@ -11,6 +11,9 @@
 #include <set>
 #include <stdexcept>
 
+#include "common/hex.hpp"
+#include "common/private_file.hpp"
+
 namespace conduit::audit {
 namespace {
 
@@ -30,16 +33,6 @@ std::int64_t wall_us() {
 std::uint64_t monotonic_us() {
   return static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count());
-}
-
-std::string hex(const Digest& digest) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (std::uint8_t byte : digest) {
-    out += kHex[byte >> 4];
-    out += kHex[byte & 0xf];
-  }
-  return out;
 }
 
 std::string errno_text(int err) { return std::strerror(err); }
@@ -75,11 +68,10 @@ AuditKey load_or_create_key(const fs::path& dir) {
   return std::move(*key);
 }
 
+// "cannot create <dir>: <reason>", or "cannot set the mode of <dir>: ..." when it
+// cannot be made 0700.
 void make_private_directory(const fs::path& dir) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) throw std::runtime_error("cannot create " + dir.string() + ": " + ec.message());
-  ::chmod(dir.c_str(), 0700);
+  if (auto made = common::make_private_directory(dir); !made) throw std::runtime_error(made.error().message());
 }
 
 std::vector<std::uint8_t> read_file(const fs::path& path) {
@@ -179,7 +171,7 @@ void SessionRecording::hand_over(const SessionCounters& counters, std::function<
   batch.sealed = sealed;
   batch.progress = {counters.bytes_in, counters.bytes_out, counters.requests, counters.denials, counters.writes,
                     writer_.record_count(), writer_.record_count() - writer_.unsealed_records(),
-                    hex(writer_.chain_head()), 0};
+                    common::hex_encode(writer_.chain_head()), 0};
   if (closing) {
     batch.end_us = wall_us();
     batch.close_reason = close_reason_;
@@ -279,11 +271,12 @@ void Recorder::write_group(std::vector<Batch>& group) {
     if (!healthy()) continue;
     if (batch.opening) {
       fs::path path = options_.directory / file.start.file;
-      file.fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
-      if (file.fd < 0) {
-        fail("cannot create recording " + path.string() + ": " + errno_text(errno));
+      auto opened = common::create_new_file(path, 0600, O_APPEND);
+      if (!opened) {
+        fail("cannot create recording " + path.string() + ": " + opened.error().code.message());
         continue;
       }
+      file.fd = *opened;
       created = true;
       if (auto inserted = index_.insert(file.start); !inserted) {
         fail("cannot add session " + file.start.id + " to the index: " + index_.last_error_message());

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "audit/replay_modbus.hpp"
+#include "common/hex.hpp"
 
 namespace conduit::audit {
 
@@ -123,16 +124,6 @@ std::string data_line(const DataRecord& d, const Header& header, const ReplayOpt
   return out;
 }
 
-std::string hex(std::span<const std::uint8_t> bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (std::uint8_t b : bytes) {
-    out += kDigits[b >> 4];
-    out += kDigits[b & 0x0F];
-  }
-  return out;
-}
-
 }  // namespace
 
 std::string format_header(const Header& h) {
@@ -158,7 +149,7 @@ std::optional<std::string> format_record(const Record& record, const Header& hea
   if (!options.show_seals) return std::nullopt;
   const auto& s = std::get<SealRecord>(record.body);
   return "~~~ seal: records 0.." + std::to_string(s.covered_index) + ", chain head " +
-         hex(std::span<const std::uint8_t>(s.head).first(8)) + "...";
+         common::hex_encode(std::span<const std::uint8_t>(s.head).first(8)) + "...";
 }
 
 std::optional<std::uint64_t> record_monotonic_us(const Record& record) noexcept {

@@ -73,18 +73,12 @@ std::string request_anomalies(const mb::Request& request) {
   return at == std::string_view::npos ? std::string() : std::string(all.substr(at));
 }
 
+// The same list for a response, lowest flag first, in the codec's spelling.
 std::string response_anomalies(std::uint32_t anomalies) {
-  static constexpr std::array<std::pair<std::uint32_t, const char*>, 4> kNames = {{
-      {mb::kQuantityOutOfRange, "quantity_out_of_range"},
-      {mb::kByteCountMismatch, "byte_count_mismatch"},
-      {mb::kTrailingBytes, "trailing_bytes"},
-      {mb::kTruncatedPdu, "truncated_pdu"},
-  }};
   std::string out;
-  for (const auto& [bit, name] : kNames) {
-    if ((anomalies & bit) == 0) continue;
+  for (std::uint32_t rest = anomalies; rest != 0; rest &= rest - 1) {
     out += out.empty() ? " [" : ",";
-    out += name;
+    out += mb::anomaly_name(rest & (~rest + 1));  // the lowest set bit
   }
   if (!out.empty()) out += ']';
   return out;

@@ -9,13 +9,16 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "common/hex.hpp"
+#include "common/private_file.hpp"
+
 namespace conduit::audit {
 
 RequestLog::RequestLog(const std::filesystem::path& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (!ec) std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
   std::filesystem::path path = dir / "modbus.jsonl";
+  if (auto made = common::make_private_directory(dir); !made) {
+    throw std::runtime_error("cannot open audit log \"" + path.string() + "\": " + made.error().message());
+  }
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0 || !(file_ = ::fdopen(fd, "a"))) {
     std::string why = std::strerror(errno);
@@ -76,16 +79,12 @@ LineWriter& LineWriter::number(long long value) {
 }
 
 LineWriter& LineWriter::hex(std::span<const unsigned char> bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
   raw("\"");
-  if (size_ + 2 * bytes.size() > buffer_.size()) {
+  if (!common::hex_encode_into(buffer_.subspan(size_), bytes)) {
     truncated_ = true;
     return *this;
   }
-  for (unsigned char byte : bytes) {
-    buffer_[size_++] = kHex[byte >> 4];
-    buffer_[size_++] = kHex[byte & 0xf];
-  }
+  size_ += 2 * bytes.size();
   return raw("\"");
 }
 

@@ -6,7 +6,7 @@
 #include <utility>
 #include <variant>
 
-#include "mfa/sqlite_util.hpp"
+#include "common/sqlite.hpp"
 
 namespace conduit::audit {
 
@@ -33,7 +33,7 @@ class IndexCategory final : public boost::system::error_category {
 // Schema migrations, oldest first: kMigrations[i] takes a file from version i to i + 1 and
 // sets user_version itself. Never edit a released migration; append one.
 //
-// Durability: the connection runs with synchronous = FULL (sqlite_util), not NORMAL. NORMAL
+// Durability: the connection runs with synchronous = FULL (common/sqlite), not NORMAL. NORMAL
 // would save one WAL fsync per commit, but a power cut could then roll back the last
 // inserts and closes: a recording on disk with no row (invisible to `sessions list` and to
 // retention) or a cleanly closed session reported as an abnormal end. The gateway commits
@@ -221,16 +221,11 @@ bool is_safe_recording_file(std::string_view file) noexcept {
 }
 
 IndexResult<SessionIndex> SessionIndex::open(const std::filesystem::path& file, std::string* message) {
-  std::string why;
-  const auto fail = [&](boost::system::error_code error) {
-    if (message != nullptr) *message = std::move(why);
-    return error;
-  };
-  auto db = sqlite::Connection::open(file, IndexErrc::sqlite_error, why);
-  if (!db) return fail(db.error());
-  auto version = sqlite::migrate(**db, kMigrations, "session index", IndexErrc::schema_too_new, IndexErrc::invalid_argument, why);
-  if (!version) return fail(version.error());
-  return SessionIndex(std::move(*db), *version);
+  auto opened = sqlite::open_store(
+      file, {"session index", kMigrations, IndexErrc::sqlite_error, IndexErrc::schema_too_new, IndexErrc::invalid_argument},
+      message);
+  if (!opened) return opened.error();
+  return SessionIndex(std::move(opened->db), opened->schema_version);
 }
 
 SessionIndex::SessionIndex(std::unique_ptr<sqlite::Connection> db, int schema_version) noexcept

@@ -37,7 +37,7 @@
 #include <boost/system/result.hpp>
 
 namespace conduit::sqlite {
-class Connection;  // mfa/sqlite_util.hpp (library conduit_sqlite), shared with the credential store
+class Connection;  // common/sqlite.hpp (library conduit_common), shared with the credential store
 }
 
 namespace conduit::audit {

@@ -5,10 +5,13 @@
 
 #include <algorithm>
 
-#include "mfa/base64url.hpp"
+#include "common/hex.hpp"
 #include "mfa/client_data.hpp"
 
 namespace conduit::mfa {
+
+using common::hex_encode;
+
 namespace {
 
 std::string_view client_data_type(Purpose purpose) {

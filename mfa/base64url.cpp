@@ -17,12 +17,6 @@ constexpr std::array<std::int8_t, 256> decode_table() {
 
 constexpr auto kDecode = decode_table();
 
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
 }  // namespace
 
 std::string base64url_encode(std::string_view bytes) {
@@ -60,30 +54,6 @@ std::optional<std::string> base64url_decode(std::string_view text) {
   }
   // Leftover bits must be zero, so each byte string has exactly one encoding.
   if ((buffer & ((1u << bits) - 1)) != 0) return std::nullopt;
-  return out;
-}
-
-std::string hex_encode(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char byte : bytes) {
-    out += kHex[byte >> 4];
-    out += kHex[byte & 0xf];
-  }
-  return out;
-}
-
-std::optional<std::string> hex_decode(std::string_view text) {
-  if (text.size() % 2 != 0) return std::nullopt;
-  std::string out;
-  out.reserve(text.size() / 2);
-  for (std::size_t i = 0; i < text.size(); i += 2) {
-    int high = hex_digit(text[i]);
-    int low = hex_digit(text[i + 1]);
-    if (high < 0 || low < 0) return std::nullopt;
-    out += static_cast<char>(high << 4 | low);
-  }
   return out;
 }
 

@@ -11,10 +11,16 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "common/hex.hpp"
+#include "common/openssl.hpp"
 #include "mfa/certificate_uris.hpp"
-#include "mfa/openssl_util.hpp"
 
 namespace conduit::mfa {
+
+using common::GeneralNamesPtr;
+using common::OpensslBytesFree;
+using common::OpensslFree;
+
 namespace {
 
 std::string_view view_of(const ASN1_STRING* text) {
@@ -94,14 +100,7 @@ std::string serial_of(const X509* certificate) {
   std::string_view bytes = view_of(serial);
   while (!bytes.empty() && bytes.front() == '\0') bytes.remove_prefix(1);
   if (bytes.empty()) return "0";
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex = ASN1_STRING_type(serial) == V_ASN1_NEG_INTEGER ? "-" : "";
-  for (const char c : bytes) {
-    const auto byte = static_cast<unsigned char>(c);
-    hex += kHex[byte >> 4];
-    hex += kHex[byte & 0xf];
-  }
-  return hex;
+  return (ASN1_STRING_type(serial) == V_ASN1_NEG_INTEGER ? "-" : "") + common::hex_encode(bytes);
 }
 
 }  // namespace

@@ -6,10 +6,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/openssl.hpp"
 #include "mfa/base64url.hpp"
-#include "mfa/openssl_util.hpp"
 
 namespace conduit::mfa {
+
+using common::BioPtr;
+using common::EvpPkeyPtr;
+using common::OpensslBytesFree;
+using common::OpensslFree;
+
 
 std::string client_data_json(const ClientData& data) {
   nlohmann::json json = {{"type", data.type}, {"challenge", data.challenge}, {"rp_id", data.rp_id}};

@@ -4,8 +4,8 @@
 #include <iterator>
 #include <utility>
 
+#include "common/sqlite.hpp"
 #include "mfa/credential_store_detail.hpp"
-#include "mfa/sqlite_util.hpp"
 
 namespace conduit::mfa {
 
@@ -120,16 +120,12 @@ std::optional<RevocationKind> revocation_kind_from(std::string_view text) noexce
 }
 
 StoreResult<CredentialStore> CredentialStore::open(const std::filesystem::path& file, std::string* error_message) {
-  std::string message;
-  const auto fail = [&](boost::system::error_code error) {
-    if (error_message != nullptr) *error_message = std::move(message);
-    return error;
-  };
-  auto db = sqlite::Connection::open(file, StoreErrc::sqlite_error, message);
-  if (!db) return fail(db.error());
-  auto version = sqlite::migrate(**db, kMigrations, "credential store", StoreErrc::schema_too_new, StoreErrc::invalid_argument, message);
-  if (!version) return fail(version.error());
-  return CredentialStore(std::move(*db), *version);
+  auto opened = sqlite::open_store(file,
+                                   {"credential store", kMigrations, StoreErrc::sqlite_error,
+                                    StoreErrc::schema_too_new, StoreErrc::invalid_argument},
+                                   error_message);
+  if (!opened) return opened.error();
+  return CredentialStore(std::move(opened->db), opened->schema_version);
 }
 
 CredentialStore::CredentialStore(std::unique_ptr<sqlite::Connection> db, int schema_version) noexcept

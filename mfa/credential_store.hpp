@@ -33,7 +33,7 @@
 #include <boost/system/result.hpp>
 
 namespace conduit::sqlite {
-class Connection;  // mfa/sqlite_util.hpp, shared with the session index
+class Connection;  // common/sqlite.hpp, shared with the session index
 }
 
 namespace conduit::mfa {

@@ -2,9 +2,10 @@
 // enrollment codes (users and FIDO2 credentials are in credential_store.cpp).
 #include <utility>
 
+#include "common/hex.hpp"
+#include "common/sqlite.hpp"
 #include "mfa/credential_store.hpp"
 #include "mfa/credential_store_detail.hpp"
-#include "mfa/sqlite_util.hpp"
 
 namespace conduit::mfa {
 
@@ -44,15 +45,6 @@ StoreResult<void> require_user(sqlite::Connection& db, std::string_view user) {
   if (!found) return found.error();
   if (!*found) return StoreErrc::not_found;
   return {};
-}
-
-std::string hex_decode(std::string_view hex) {
-  const auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
-  std::string bytes;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-    bytes.push_back(static_cast<char>(nibble(hex[i]) << 4 | nibble(hex[i + 1])));
-  }
-  return bytes;
 }
 
 }  // namespace
@@ -152,7 +144,9 @@ StoreResult<void> mark_revoked(sqlite::Connection& db, RevocationKind kind, std:
     case RevocationKind::user: marked = db.execute("UPDATE users SET disabled = 1 WHERE name = ?1", id); break;
     case RevocationKind::device: marked = db.execute("UPDATE devices SET revoked = 1 WHERE id = ?1", id); break;
     case RevocationKind::key:
-      marked = db.execute("UPDATE credentials SET revoked = 1 WHERE id = ?1", sqlite::Blob{hex_decode(id)});
+      // valid_revocation_id let only lower hex of even length through.
+      marked = db.execute("UPDATE credentials SET revoked = 1 WHERE id = ?1",
+                          sqlite::Blob{common::hex_decode(id).value_or(std::string())});
       break;
     case RevocationKind::certificate: return {};
   }

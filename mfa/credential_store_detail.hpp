@@ -7,8 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/sqlite.hpp"
 #include "mfa/credential_store.hpp"
-#include "mfa/sqlite_util.hpp"
 
 namespace conduit::mfa::detail {
 
@@ -49,7 +49,7 @@ inline bool valid_text(std::string_view text, std::size_t max_size) {
   return true;
 }
 
-// One transaction per method (mfa/sqlite_util.hpp, shared with the session index).
+// One transaction per method (common/sqlite.hpp, shared with the session index).
 using sqlite::kRead;
 using sqlite::kWrite;
 using sqlite::transact;

@@ -13,10 +13,18 @@
 #include <algorithm>
 #include <memory>
 
-#include "mfa/base64url.hpp"
-#include "mfa/openssl_util.hpp"
+#include "common/hex.hpp"
+#include "common/openssl.hpp"
 
 namespace conduit::mfa {
+
+using common::BioPtr;
+using common::hex_encode;
+using common::OpensslFree;
+using common::X509Ptr;
+using common::X509StoreCtxPtr;
+using common::X509StorePtr;
+
 namespace {
 
 constexpr std::size_t kRpIdHashSize = 32;

@@ -4,10 +4,17 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "mfa/openssl_util.hpp"
+#include "common/openssl.hpp"
 #include "mfa/site_ca.hpp"
 
 namespace conduit::mfa {
+
+using common::BioPtr;
+using common::EvpPkeyPtr;
+using common::openssl_error_string;
+using common::OpensslFree;
+using common::private_key_to_pem;
+
 
 KeyRequest make_key_request(const std::string& common_name) {
   EvpPkeyPtr key(EVP_EC_gen("P-256"));

@@ -19,10 +19,30 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
+#include "common/hex.hpp"
+#include "common/openssl.hpp"
+#include "common/private_file.hpp"
 #include "mfa/certificate_uris.hpp"
-#include "mfa/openssl_util.hpp"
 
 namespace conduit::mfa {
+
+using common::Asn1IntegerPtr;
+using common::Asn1StringPtr;
+using common::BignumPtr;
+using common::BioPtr;
+using common::certificate_from_pem;
+using common::certificate_to_pem;
+using common::EvpPkeyPtr;
+using common::GeneralNamePtr;
+using common::GeneralNamesPtr;
+using common::openssl_error_string;
+using common::OpensslBytesFree;
+using common::OpensslFree;
+using common::private_key_from_pem;
+using common::private_key_to_pem;
+using common::X509ExtensionPtr;
+using common::X509Ptr;
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -57,10 +77,7 @@ std::string shown(std::string_view text) {
   for (const char c : text.substr(0, kMaxShown)) {
     const auto byte = static_cast<unsigned char>(c);
     if (byte < 0x20 || byte >= 0x7f || c == '"' || c == '\\') {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[byte >> 4];
-      out += kHex[byte & 0xf];
+      out += "\\x" + common::hex_encode(std::string_view(&c, 1));
     } else {
       out += c;
     }
@@ -139,8 +156,6 @@ class FileDescriptor {
     if (fd_ >= 0) ::close(fd_);
   }
   int get() const { return fd_; }
-  // Returns close()'s result: on some file systems a write error only shows up here.
-  int close() { return ::close(std::exchange(fd_, -1)); }
 
  private:
   int fd_;
@@ -160,42 +175,11 @@ void ensure_private_directory(const fs::path& dir) {
   }
 }
 
-// Best effort: makes the new directory entries survive a power cut. Some file systems
-// refuse fsync on a directory, and the files themselves are already synced.
-void sync_directory(const fs::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  FileDescriptor file(fd);
-  (void)::fsync(file.get());
-}
-
-// O_EXCL: never replaces anything, not even through a symlink planted at the path.
+// Never replaces anything, not even through a symlink planted at the path; the exact mode
+// whatever the umask (common/private_file.hpp). Messages: "cannot create|set the mode
+// of|write|sync|close <path>: <reason>".
 void write_new_file(const fs::path& path, std::string_view contents, mode_t mode) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  if (fd < 0) {
-    const int err = errno;
-    throw PkiError("cannot create " + path.string() + ": " + errno_text(err));
-  }
-  FileDescriptor file(fd);
-  const auto fail = [&](const char* step) {
-    const int err = errno;
-    ::unlink(path.c_str());
-    throw PkiError("cannot " + std::string(step) + " " + path.string() + ": " +
-                   errno_text(err));
-  };
-  // The umask may have narrowed the mode (or, for the certificate, made it unreadable to
-  // the services that need it); set it exactly while the file is still empty.
-  if (::fchmod(file.get(), mode) != 0) fail("set the mode of");
-  while (!contents.empty()) {
-    const ssize_t written = ::write(file.get(), contents.data(), contents.size());
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      fail("write");
-    }
-    contents.remove_prefix(static_cast<std::size_t>(written));
-  }
-  if (::fsync(file.get()) != 0) fail("sync");
-  if (file.close() != 0) fail("close");
+  if (auto written = common::write_new_file(path, contents, mode); !written) throw PkiError(written.error().message());
 }
 
 // Writes the key first so that a certificate never sits on disk without its key; undoes
@@ -216,7 +200,9 @@ void write_key_and_certificate(const fs::path& key_path, std::string_view key_pe
     ::unlink(key_path.c_str());
     throw;
   }
-  sync_directory(key_path.parent_path());
+  // Best effort: makes the new directory entries survive a power cut; the files themselves
+  // are already synced.
+  (void)common::sync_directory(key_path.parent_path());
 }
 
 void read_file(const fs::path& path, std::string& out) {

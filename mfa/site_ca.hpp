@@ -1,6 +1,7 @@
 // The site certificate authority: the plant's own CA, kept in the data directory, that
-// issues the gateway's server certificate and device client certificates (and, in a later
-// issue, short-lived user+device certificates after a FIDO2 login). No network, no IdP.
+// issues the gateway's server certificate, device client certificates, and the short-lived
+// user+device certificates of a FIDO2 login or a per-session touch (mfa/auth_service.hpp).
+// No network, no IdP.
 //
 // Layout under the data directory:
 //   <data_dir>/pki/ca.key   ECDSA P-256 private key, PEM, mode 0600

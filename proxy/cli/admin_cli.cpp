@@ -1,6 +1,5 @@
 #include "proxy/cli/admin_cli.hpp"
 
-#include <fcntl.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <sys/socket.h>
@@ -14,21 +13,26 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/exit_codes.hpp"
+#include "common/hex.hpp"
+#include "common/openssl.hpp"
+#include "common/private_file.hpp"
+#include "common/unix_time.hpp"
 #include "config/load.hpp"
 #include "mfa/base64url.hpp"
 #include "mfa/client_data.hpp"
 #include "mfa/credential_store.hpp"
 #include "mfa/fido_verify.hpp"
 #include "mfa/key_request.hpp"
-#include "mfa/openssl_util.hpp"
 #include "mfa/site_ca.hpp"
 #include "proxy/client/client_tls.hpp"
-#include "proxy/net/unix_time.hpp"
 
 namespace conduit::proxy {
 namespace {
 
 namespace fs = std::filesystem;
+using common::hex_encode;
+using common::unix_now;
 using nlohmann::json;
 
 struct Failure : std::runtime_error {
@@ -59,28 +63,29 @@ std::string read_file(const fs::path& path) {
   return text.str();
 }
 
+// Never over an existing file or through a symlink, with exactly `mode`; a file that
+// cannot be finished is removed.
 void write_new(const fs::path& path, const std::string& contents, mode_t mode) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-  if (fd < 0) throw Failure("cannot create " + path.string() + ": " + std::strerror(errno));
-  bool ok = ::write(fd, contents.data(), contents.size()) == static_cast<ssize_t>(contents.size());
-  ok = ::close(fd) == 0 && ok;
-  if (!ok) throw Failure("cannot write " + path.string());
+  auto written = common::write_new_file(path, contents, mode);
+  if (written) return;
+  if (written.error().step == common::FileStep::create) throw Failure(written.error().message());
+  throw Failure("cannot write " + path.string());
 }
 
 std::string certificate_fingerprint(const std::string& pem) {
-  mfa::X509Ptr certificate = mfa::certificate_from_pem(pem);
+  common::X509Ptr certificate = common::certificate_from_pem(pem);
   unsigned char digest[SHA256_DIGEST_LENGTH];
   unsigned int length = 0;
   X509_digest(certificate.get(), EVP_sha256(), digest, &length);
-  return mfa::hex_encode(std::string_view(reinterpret_cast<const char*>(digest), length));
+  return hex_encode(std::string_view(reinterpret_cast<const char*>(digest), length));
 }
 
 std::string certificate_serial(const std::string& pem) {
-  mfa::X509Ptr certificate = mfa::certificate_from_pem(pem);
+  common::X509Ptr certificate = common::certificate_from_pem(pem);
   const ASN1_INTEGER* serial = X509_get0_serialNumber(certificate.get());
   std::string bytes(reinterpret_cast<const char*>(ASN1_STRING_get0_data(serial)), ASN1_STRING_length(serial));
   while (!bytes.empty() && bytes.front() == '\0') bytes.erase(0, 1);
-  return mfa::hex_encode(bytes);
+  return hex_encode(bytes);
 }
 
 // One request line to the running gateway, one reply line back.
@@ -118,10 +123,10 @@ int guarded(Function function) {
     return function();
   } catch (const config::ConfigError& e) {
     std::cerr << e.what() << "\n";
-    return 2;
+    return common::kExitUsage;
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
-    return 1;
+    return common::kExitFailure;
   }
 }
 
@@ -134,7 +139,7 @@ int user_add(const AdminOptions& options) {
     std::cout << "user " << options.name << " added";
     if (!options.roles.empty()) std::cout << " with roles " << json(options.roles).dump();
     std::cout << "\n";
-    return 0;
+    return common::kExitOk;
   });
 }
 
@@ -146,7 +151,7 @@ int user_list(const AdminOptions& options) {
       std::cout << user.name << (user.disabled ? " (revoked)" : "") << " roles=" << json(user.roles).dump()
                 << " keys=" << keys.size() << "\n";
     }
-    return 0;
+    return common::kExitOk;
   });
 }
 
@@ -159,7 +164,7 @@ int device_request(const AdminOptions& options) {
     write_new(dir / "device.csr", made.csr_pem, 0644);
     std::cout << "device key: " << (dir / "device.key").string() << " (stays on this machine)\n"
               << "request:    " << (dir / "device.csr").string() << " (give it to the plant admin)\n";
-    return 0;
+    return common::kExitOk;
   });
 }
 
@@ -184,7 +189,7 @@ int device_enroll(const AdminOptions& options) {
     std::cout << "device " << options.name << " enrolled; users " << json(options.users).dump() << "\ncertificate: "
               << out.string() << " (copy it to the device as device.crt, with " << ca.certificate_path().string()
               << " as ca.crt)\n";
-    return 0;
+    return common::kExitOk;
   });
 }
 
@@ -214,9 +219,9 @@ int key_enroll(const AdminOptions& options) {
     checked(store.add_credential({verified->id, user.name, verified->cose_alg, verified->public_key,
                                   verified->sign_count, verified->aaguid, unix_now(), 0, false}),
             store, "cannot store the key");
-    std::cout << "key " << mfa::hex_encode(verified->id) << " enrolled for " << user.name << " (AAGUID "
-              << mfa::hex_encode(verified->aaguid) << ")\n";
-    return 0;
+    std::cout << "key " << hex_encode(verified->id) << " enrolled for " << user.name << " (AAGUID "
+              << hex_encode(verified->aaguid) << ")\n";
+    return common::kExitOk;
   });
 }
 
@@ -225,7 +230,7 @@ int key_code(const AdminOptions& options) {
     auto store = open_store(options);
     unsigned char random[8];
     if (RAND_bytes(random, sizeof random) != 1) throw Failure("no randomness");
-    std::string hex = mfa::hex_encode(std::string_view(reinterpret_cast<const char*>(random), sizeof random));
+    std::string hex = hex_encode(std::string_view(reinterpret_cast<const char*>(random), sizeof random));
     std::string code = hex.substr(0, 4) + "-" + hex.substr(4, 4) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4);
     unsigned char digest[SHA256_DIGEST_LENGTH];
     SHA256(reinterpret_cast<const unsigned char*>(code.data()), code.size(), digest);
@@ -236,7 +241,7 @@ int key_code(const AdminOptions& options) {
     std::cout << code << "\n";
     std::cerr << "one-time enrollment code for " << options.name << ", valid " << options.hours
               << " h; on an enrolled device: conduit login --enroll CODE --gateway HOST:PORT\n";
-    return 0;
+    return common::kExitOk;
   });
 }
 
@@ -244,10 +249,10 @@ int key_list(const AdminOptions& options) {
   return guarded([&] {
     auto store = open_store(options);
     for (const auto& key : checked(store.credentials_of(options.name), store, "cannot list keys")) {
-      std::cout << mfa::hex_encode(key.id) << " aaguid=" << mfa::hex_encode(key.aaguid) << " counter=" << key.sign_count
+      std::cout << hex_encode(key.id) << " aaguid=" << hex_encode(key.aaguid) << " counter=" << key.sign_count
                 << (key.revoked ? " (revoked)" : "") << "\n";
     }
-    return 0;
+    return common::kExitOk;
   });
 }
 
@@ -257,7 +262,7 @@ int revoke(const AdminOptions& options) {
                                        {"reason", options.reason}});
     std::cout << options.kind << " " << options.name << " revoked; live sessions closed: " << reply["sessions_closed"]
               << "\n";
-    return 0;
+    return common::kExitOk;
   });
 }
 
@@ -268,7 +273,7 @@ int lockdown(const AdminOptions& options) {
     std::cout << "lockdown " << reply["lockdown"] << " in force (role " << (options.role.empty() ? "*" : options.role)
               << ", assets " << (options.asset.empty() ? "*" : options.asset)
               << "); live sessions closed: " << reply["sessions_closed"] << "\n";
-    return 0;
+    return common::kExitOk;
   });
 }
 
@@ -276,7 +281,7 @@ int lockdown_lift(const AdminOptions& options) {
   return guarded([&] {
     json reply = ask_gateway(options, {{"command", "lockdown_lift"}});
     std::cout << "lockdowns lifted: " << reply["lifted"] << "\n";
-    return 0;
+    return common::kExitOk;
   });
 }
 
@@ -284,7 +289,7 @@ int admin_status(const AdminOptions& options) {
   return guarded([&] {
     json reply = ask_gateway(options, {{"command", "status"}});
     std::cout << reply.dump(2) << "\n";
-    return 0;
+    return common::kExitOk;
   });
 }
 

@@ -1,8 +1,10 @@
-// `conduit`: one binary, one verb per job (serve, check-config, ca ...). Exit status:
-// 0 success, 1 runtime failure, 2 bad configuration or bad command line.
+// `conduit`: one binary, one verb per job (serve, check-config, ca ...). Exit status
+// (common/exit_codes.hpp): 0 success, 1 runtime failure, 2 bad configuration or bad command
+// line, an unknown verb included.
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "common/exit_codes.hpp"
 #include "config/load.hpp"
 #include "mfa/site_ca.hpp"
 #include "proxy/cli/admin_cli.hpp"
@@ -17,8 +19,9 @@ namespace {
 using namespace conduit;
 namespace fs = std::filesystem;
 
-constexpr int kExitFailure = 1;
-constexpr int kExitConfig = 2;
+using common::kExitFailure;
+using common::kExitOk;
+using common::kExitUsage;
 constexpr const char* kDefaultDataDir = "/var/lib/conduit";
 
 struct Args {
@@ -65,13 +68,13 @@ int run_check_config(const Args& args) {
   for (const std::string& note : config.notes) std::cout << "note: " << note << "\n";
   std::cout << "config ok: " << config.listeners.size() << " listeners, " << config.assets.size() << " assets, "
             << config.grants.size() << " grants\n";
-  return 0;
+  return kExitOk;
 }
 
 int run_ca_init(const Args& args) {
   auto ca = mfa::SiteCa::init(data_dir_or_default(args), args.name, std::chrono::days(args.days ? args.days : 3650));
   std::cout << "site CA created: " << ca.certificate_path().string() << "\n";
-  return 0;
+  return kExitOk;
 }
 
 int run_issue_server(const Args& args) {
@@ -80,7 +83,7 @@ int run_issue_server(const Args& args) {
   fs::path out = args.out.empty() ? data_dir_or_default(args) / "pki" : fs::path(args.out);
   auto files = mfa::write_certificate_files(ca.issue_server(spec), out, args.name);
   std::cout << "certificate: " << files.certificate.string() << "\nprivate key: " << files.private_key.string() << "\n";
-  return 0;
+  return kExitOk;
 }
 
 int run_issue_device(const Args& args) {
@@ -93,7 +96,7 @@ int run_issue_device(const Args& args) {
   auto files = mfa::write_certificate_files(ca.issue_device(spec), args.out, args.device);
   std::cout << "certificate: " << files.certificate.string() << "\nprivate key: " << files.private_key.string()
             << "\nsite CA:     " << ca.certificate_path().string() << "\n";
-  return 0;
+  return kExitOk;
 }
 
 int run_tunnel(const Args& args) {
@@ -260,6 +263,29 @@ void add_security_verbs(CLI::App& app, Args& args, const std::function<std::func
   verifier->callback(on(sessions_verb<proxy::verify>));
 }
 
+// A word where a verb belongs that names none, e.g. NOSUCHVERB in `conduit NOSUCHVERB
+// --help`. CLI11 keeps it as an extra argument and complains only after the whole line,
+// and --help comes first: the top-level help, exit 0, as if the verb existed. So every
+// parse error is first checked for one: the first extra argument of a command that has
+// verbs (the top, or the last verb given), when it is not an option. Prints one line and
+// returns true if there is one.
+bool report_unknown_verb(const CLI::App& root) {
+  std::string verbs;  // "user " in `conduit user NOSUCH`
+  for (const CLI::App* app = &root;;) {
+    const std::vector<std::string> extras = app->remaining();
+    const bool has_verbs = !app->get_subcommands([](const CLI::App*) { return true; }).empty();
+    if (has_verbs && !extras.empty() && !extras.front().empty() && extras.front().front() != '-') {
+      std::cerr << "error: unknown command \"" << verbs << extras.front() << "\" (see " << root.get_name() << " "
+                << verbs << "--help)\n";
+      return true;
+    }
+    const std::vector<CLI::App*> given = app->get_subcommands();
+    if (given.empty()) return false;
+    verbs += given.front()->get_name() + " ";
+    app = given.front();
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -355,15 +381,16 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int status = app.exit(e);
-    return status == 0 ? 0 : kExitConfig;
+    // Before --help: help for a verb that does not exist would say it does.
+    if (report_unknown_verb(app)) return kExitUsage;
+    return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
 
   try {
     return action(args);
   } catch (const config::ConfigError& e) {
     std::cerr << e.what() << "\n";
-    return kExitConfig;
+    return kExitUsage;
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return kExitFailure;

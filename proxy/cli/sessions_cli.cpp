@@ -16,6 +16,8 @@
 #include "audit/replay.hpp"
 #include "audit/recording.hpp"
 #include "audit/session_index.hpp"
+#include "common/exit_codes.hpp"
+#include "common/hex.hpp"
 
 namespace conduit::proxy {
 namespace {
@@ -116,10 +118,10 @@ int guarded(Function function) {
     return function();
   } catch (const Usage& e) {
     std::cerr << "error: " << e.what() << "\n";
-    return 2;
+    return common::kExitUsage;
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
-    return 1;
+    return common::kExitFailure;
   }
 }
 
@@ -131,16 +133,6 @@ struct Checked {
   std::string line;
 };
 
-std::string hex(const audit::Digest& digest) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (std::uint8_t byte : digest) {
-    out += kHex[byte >> 4];
-    out += kHex[byte & 0xf];
-  }
-  return out;
-}
-
 // The hash chain after the first `count` records (lower hex), or empty if the file holds
 // fewer complete records.
 std::string chain_after(std::span<const std::uint8_t> bytes, std::uint64_t count) {
@@ -151,7 +143,7 @@ std::string chain_after(std::span<const std::uint8_t> bytes, std::uint64_t count
     if (reader.next(record).status != audit::ReadStatus::ok) return {};
     chain = i == 0 ? audit::chain_start(reader.preamble(), record.frame) : audit::chain_next(chain, record.frame);
   }
-  return hex(chain);
+  return common::hex_encode(chain);
 }
 
 Checked check(const SessionsOptions& options, const audit::AuditKey& key, const audit::SessionRow& row) {
@@ -215,7 +207,7 @@ int sessions_list(const SessionsOptions& options) {
       json list = json::array();
       for (const auto& row : *rows) list.push_back(row_json(row));
       std::cout << list.dump(2) << "\n";
-      return 0;
+      return common::kExitOk;
     }
     std::cout << std::left << std::setw(18) << "SESSION" << std::setw(22) << "START (UTC)" << std::setw(10) << "USER"
               << std::setw(15) << "DEVICE" << std::setw(12) << "ASSET" << std::setw(7) << "PROTO" << std::right
@@ -228,7 +220,7 @@ int sessions_list(const SessionsOptions& options) {
                 << row.progress.writes << "  " << (row.open() ? "open" : row.end_reason) << (row.hold ? " [hold]" : "")
                 << "\n";
     }
-    return 0;
+    return common::kExitOk;
   });
 }
 
@@ -236,7 +228,7 @@ int sessions_show(const SessionsOptions& options) {
   return guarded([&] {
     auto index = open_index(options);
     std::cout << row_json(find_row(index, options.id)).dump(2) << "\n";
-    return 0;
+    return common::kExitOk;
   });
 }
 
@@ -246,7 +238,7 @@ int sessions_hold(const SessionsOptions& options) {
     find_row(index, options.id);
     if (!index.set_hold(options.id, !options.release)) throw std::runtime_error(index.last_error_message());
     std::cout << options.id << (options.release ? " released: retention may delete it\n" : " held: retention keeps it\n");
-    return 0;
+    return common::kExitOk;
   });
 }
 
@@ -293,7 +285,7 @@ int replay(const SessionsOptions& options) {
       if (now && !now->open() && !closed) break;  // ended abnormally: nothing more will come
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
-    return 0;
+    return common::kExitOk;
   });
 }
 
@@ -314,14 +306,14 @@ int export_session(const SessionsOptions& options) {
     }
     if (options.out == "-") {
       std::cout.write(text.data(), static_cast<std::streamsize>(text.size()));
-      return 0;
+      return common::kExitOk;
     }
     fs::path out = options.out.empty() ? fs::path(options.id + "." + options.format) : options.out;
     std::ofstream file(out, std::ios::binary | std::ios::trunc);
     file.write(text.data(), static_cast<std::streamsize>(text.size()));
     if (!file.flush()) throw std::runtime_error("cannot write " + out.string());
     std::cerr << "wrote " << out.string() << " (" << text.size() << " bytes)\n";
-    return 0;
+    return common::kExitOk;
   });
 }
 
@@ -351,7 +343,7 @@ int verify(const SessionsOptions& options) {
       (void)index.set_verification(row.start.id, state, checked.result.reason);
     }
     if (options.all) std::cout << rows.size() - failed << " of " << rows.size() << " recordings verify\n";
-    return failed ? 1 : 0;
+    return failed ? common::kExitFailure : common::kExitOk;
   });
 }
 

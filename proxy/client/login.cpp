@@ -1,15 +1,14 @@
 #include "proxy/client/login.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include <sys/types.h>
 
 #include <ctime>
 #include <iostream>
 #include <stdexcept>
 
+#include "common/exit_codes.hpp"
+#include "common/private_file.hpp"
 #include "mfa/auth_messages.hpp"
-#include "mfa/base64url.hpp"
 #include "mfa/client_data.hpp"
 #include "mfa/key_request.hpp"
 #include "proxy/client/auth_client.hpp"
@@ -20,19 +19,14 @@ namespace {
 namespace fs = std::filesystem;
 
 // Replaces `path` atomically (a tunnel reading it sees the old or the new file, never
-// half of one); the new file has `mode` from its first byte.
+// half of one); the new file has exactly `mode` from its first byte. The message names the
+// temporary file if that could not be created, else `path`.
 void replace_file(const fs::path& path, const std::string& contents, mode_t mode) {
-  fs::path temporary = path;
-  temporary += ".tmp";
-  ::unlink(temporary.c_str());
-  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-  if (fd < 0) throw std::runtime_error("cannot write " + temporary.string() + ": " + std::strerror(errno));
-  bool ok = ::write(fd, contents.data(), contents.size()) == static_cast<ssize_t>(contents.size()) && ::fsync(fd) == 0;
-  ok = ::close(fd) == 0 && ok;
-  if (!ok || ::rename(temporary.c_str(), path.c_str()) != 0) {
-    ::unlink(temporary.c_str());
-    throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(errno));
-  }
+  auto replaced = common::replace_file(path, contents, mode);
+  if (replaced) return;
+  const common::FileError& error = replaced.error();
+  const fs::path& named = error.step == common::FileStep::create ? error.path : path;
+  throw std::runtime_error("cannot write " + named.string() + ": " + error.code.message());
 }
 
 struct Client {
@@ -97,7 +91,7 @@ int login(const LoginOptions& options) {
   replace_file(client.dir / "client.crt", reply.issued.certificate_pem, 0644);
   std::cout << "logged in as " << reply.issued.user << " until " << local_time(reply.issued.not_after)
             << "\ncertificate: " << (client.dir / "client.crt").string() << "\n";
-  return 0;
+  return common::kExitOk;
 }
 
 int enroll(const LoginOptions& options) {
@@ -114,7 +108,7 @@ int enroll(const LoginOptions& options) {
   if (!enrolled) throw std::runtime_error("the gateway's enrollment reply is malformed");
   std::cout << "key " << enrolled->key_id << " enrolled for " << enrolled->user << " (AAGUID " << enrolled->aaguid
             << "); now run: conduit login --gateway " << options.gateway << " --user " << enrolled->user << "\n";
-  return 0;
+  return common::kExitOk;
 }
 
 }  // namespace
@@ -124,10 +118,10 @@ int run_login(const LoginOptions& options) {
     return options.enrollment_code.empty() ? login(options) : enroll(options);
   } catch (const std::invalid_argument& e) {
     std::cerr << "error: " << e.what() << "\n";
-    return 2;
+    return common::kExitUsage;
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
-    return 1;
+    return common::kExitFailure;
   }
 }
 

@@ -1,6 +1,9 @@
-// What the running gateway shares across its I/O threads: the current configuration
-// snapshot (immutable, swapped atomically on SIGHUP) and a few atomic counters.
+// What the running gateway shares across its I/O threads and with the control plane: the
+// current configuration snapshot (policy and TLS context; immutable, swapped atomically on
+// SIGHUP), the revocation list (swapped by the admin socket), the single-use ledger of
+// per-session certificates, the admission counts, the session recorder and the request log.
 // A session takes the snapshot once when it is accepted and keeps it for its whole life.
+// Per-thread counters live with each I/O thread (gateway.cpp), not here.
 #pragma once
 
 #include <atomic>
@@ -45,7 +48,7 @@ class AssertionLedger {
 
 struct GatewayState {
   std::atomic<std::shared_ptr<const Snapshot>> snapshot;
-  // Revoked users/keys/devices/certificates and lockdowns (proxy/access_control.cpp).
+  // Revoked users/keys/devices/certificates and lockdowns (published by proxy/control/).
   std::atomic<std::shared_ptr<const authz::RevocationList>> revocations{std::make_shared<const authz::RevocationList>()};
   AssertionLedger assertions;
   std::atomic<unsigned> sessions{0};       // accepted connections, handshaking or relaying

@@ -5,6 +5,9 @@
 // from many clients never collide, queues the rest, answers requests that get no response
 // within `request_timeout` with exception 0B, and reconnects with exponential backoff.
 //
+// The decisions are ModbusPoolCore's (modbus_pool_core.hpp, no I/O); this class gives it
+// sockets, timers and the clock, and counts and logs what fails.
+//
 // Threading: a pool and all sessions that use it live on one io_context (the asset's home
 // I/O thread, see gateway.cpp), so nothing here takes a lock.
 //
@@ -12,61 +15,25 @@
 // session owns (one per allowed outstanding request); the pool links it into its queues.
 #pragma once
 
-#include <array>
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "config/model.hpp"
 #include "proxy/gateway/modbus/modbus_counters.hpp"
+#include "proxy/gateway/modbus/modbus_pool_core.hpp"
 #include "proxy/gateway/protocol_handler.hpp"
-#include "protocols/modbus/codec.hpp"
 
 namespace conduit::proxy {
 
-class ModbusExchange;
-
-class ModbusExchangeOwner {
- public:
-  // Called once per submitted exchange that was not cancelled, never from inside submit().
-  virtual void on_exchange_done(ModbusExchange& exchange) = 0;
-
- protected:
-  ~ModbusExchangeOwner() = default;
-};
-
-enum class ExchangeOutcome : std::uint8_t { pending, response, timeout, upstream_failed };
-
-// One request from a client and, when it completes, its response, both as ADUs.
-class ModbusExchange {
- public:
-  // Request ADU as the client will see it answered: the pool rewrites the transaction id
-  // on the wire and restores `client_transaction_id` in `response`.
-  std::array<std::uint8_t, protocols::modbus::kMaxAduSize> request{};
-  std::size_t request_size = 0;
-  protocols::modbus::Request decoded;  // spans point into `request`
-  std::uint16_t client_transaction_id = 0;
-
-  std::array<std::uint8_t, protocols::modbus::kMaxAduSize> response{};
-  std::size_t response_size = 0;
-  ExchangeOutcome outcome = ExchangeOutcome::pending;
-
-  ModbusExchangeOwner* owner = nullptr;
-  std::chrono::steady_clock::time_point deadline{};
-
- private:
-  friend class ModbusPool;
-  ModbusExchange* next_ = nullptr;  // in the pool's wait queue
-  bool queued_ = false;
-  int connection_ = -1;             // index while in flight
-  std::uint16_t upstream_transaction_id_ = 0;
-};
-
-class ModbusPool : public std::enable_shared_from_this<ModbusPool> {
+class ModbusPool : public std::enable_shared_from_this<ModbusPool>, private ModbusPoolIo {
  public:
   // `counters`: of the pool's I/O thread, shared with its sessions.
   ModbusPool(boost::asio::any_io_executor executor, const config::Asset& asset,
@@ -83,25 +50,27 @@ class ModbusPool : public std::enable_shared_from_this<ModbusPool> {
 
  private:
   struct Connection;
-  void dispatch();
-  void send(Connection& connection, ModbusExchange& exchange);
-  void connect(std::size_t index);
-  void on_response(Connection& connection, const protocols::modbus::Response& response);
-  void fail_connection(Connection& connection, ExchangeOutcome outcome);
-  void complete(ModbusExchange& exchange, ExchangeOutcome outcome);
+  // ModbusPoolIo: what the core asks for.
+  void open(std::size_t index) override;
+  bool send(std::size_t index, const ModbusExchange& exchange, std::uint16_t transaction_id) override;
+  void close(std::size_t index, std::chrono::milliseconds backoff) override;
+  void report(std::size_t index, PoolFailure failure) override;
+  void defer_delivery() override;
+
+  void start_writer(Connection& connection);
+  boost::asio::awaitable<void> run_connection(std::size_t index, unsigned generation);
+  bool read_responses(std::size_t index, unsigned generation);
+  void upstream_failed(std::string_view reason) const;
   void arm_tick();
-  void on_tick();
 
   boost::asio::any_io_executor executor_;
   std::shared_ptr<ModbusCounters> counters_;
   config::Endpoint address_;
   config::ModbusAssetSettings settings_;
   std::vector<std::unique_ptr<Connection>> connections_;
-  ModbusExchange* queue_head_ = nullptr;
-  ModbusExchange* queue_tail_ = nullptr;
+  ModbusPoolCore core_;
   std::unique_ptr<boost::asio::steady_timer> tick_;
   bool tick_armed_ = false;
-  bool active_ = false;  // a request was submitted since the last tick
 };
 
 // The Modbus handler's state on one I/O thread: a pool per Modbus asset, and the

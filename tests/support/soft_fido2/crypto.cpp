@@ -15,10 +15,10 @@
 namespace conduit::soft_fido2 {
 namespace {
 
-using mfa::OpensslFree;
+using common::OpensslFree;
 
 [[noreturn]] void fail(const std::string& what) {
-  throw CryptoError(what + ": " + mfa::openssl_error_string());
+  throw CryptoError(what + ": " + common::openssl_error_string());
 }
 
 void add_name_entry(X509_NAME* name, const char* field, const char* value) {
@@ -29,7 +29,7 @@ void add_name_entry(X509_NAME* name, const char* field, const char* value) {
 }
 
 void add_extension(X509* certificate, X509V3_CTX* context, int nid, const char* value) {
-  const mfa::X509ExtensionPtr extension(X509V3_EXT_conf_nid(nullptr, context, nid, value));
+  const common::X509ExtensionPtr extension(X509V3_EXT_conf_nid(nullptr, context, nid, value));
   if (!extension || X509_add_ext(certificate, extension.get(), -1) != 1) {
     fail(std::string("cannot add the ") + OBJ_nid2sn(nid) + " extension");
   }
@@ -48,7 +48,7 @@ void add_aaguid_extension(X509* certificate, const Aaguid& aaguid) {
       ASN1_OCTET_STRING_set(value.get(), inner.data(), static_cast<int>(inner.size())) != 1) {
     fail("cannot encode the AAGUID extension");
   }
-  const mfa::X509ExtensionPtr extension(
+  const common::X509ExtensionPtr extension(
       X509_EXTENSION_create_by_OBJ(nullptr, oid.get(), 0, value.get()));
   if (!extension || X509_add_ext(certificate, extension.get(), -1) != 1) {
     fail("cannot add the AAGUID extension");
@@ -58,8 +58,8 @@ void add_aaguid_extension(X509* certificate, const Aaguid& aaguid) {
 void set_random_serial(X509* certificate) {
   Bytes serial = random_bytes(16);
   serial[0] = static_cast<std::uint8_t>((serial[0] & 0x7f) | 0x01);  // positive, non-zero
-  const mfa::BignumPtr number(BN_bin2bn(serial.data(), static_cast<int>(serial.size()), nullptr));
-  const mfa::Asn1IntegerPtr integer(number ? BN_to_ASN1_INTEGER(number.get(), nullptr) : nullptr);
+  const common::BignumPtr number(BN_bin2bn(serial.data(), static_cast<int>(serial.size()), nullptr));
+  const common::Asn1IntegerPtr integer(number ? BN_to_ASN1_INTEGER(number.get(), nullptr) : nullptr);
   if (!integer || X509_set_serialNumber(certificate, integer.get()) != 1) {
     fail("cannot set the serial number");
   }
@@ -84,8 +84,8 @@ std::array<std::uint8_t, 32> sha256(std::span<const std::uint8_t> data) {
   return digest;
 }
 
-mfa::EvpPkeyPtr generate_key(int alg) {
-  mfa::EvpPkeyPtr key(alg == kCoseEs256   ? EVP_EC_gen("P-256")
+common::EvpPkeyPtr generate_key(int alg) {
+  common::EvpPkeyPtr key(alg == kCoseEs256   ? EVP_EC_gen("P-256")
                       : alg == kCoseEdDsa ? EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519")
                                           : nullptr);
   if (!key) fail("cannot generate a key for COSE algorithm " + std::to_string(alg));
@@ -142,8 +142,8 @@ Bytes sign(EVP_PKEY* key, int alg, std::span<const std::uint8_t> message) {
   return signature;
 }
 
-mfa::X509Ptr make_attestation_certificate(EVP_PKEY* key, const Aaguid& aaguid) {
-  mfa::X509Ptr certificate(X509_new());
+common::X509Ptr make_attestation_certificate(EVP_PKEY* key, const Aaguid& aaguid) {
+  common::X509Ptr certificate(X509_new());
   if (!certificate || X509_set_version(certificate.get(), X509_VERSION_3) != 1) {
     fail("cannot create the attestation certificate");
   }
@@ -177,7 +177,7 @@ mfa::X509Ptr make_attestation_certificate(EVP_PKEY* key, const Aaguid& aaguid) {
 Bytes certificate_der(X509* certificate) {
   unsigned char* der = nullptr;
   const int length = i2d_X509(certificate, &der);
-  const std::unique_ptr<unsigned char, mfa::OpensslBytesFree> owner(der);
+  const std::unique_ptr<unsigned char, common::OpensslBytesFree> owner(der);
   if (length <= 0) fail("cannot encode the certificate");
   return Bytes(der, der + length);
 }

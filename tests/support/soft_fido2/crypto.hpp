@@ -12,7 +12,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "mfa/openssl_util.hpp"
+#include "common/openssl.hpp"
 
 namespace conduit::soft_fido2 {
 
@@ -36,7 +36,7 @@ Bytes random_bytes(std::size_t count);
 std::array<std::uint8_t, 32> sha256(std::span<const std::uint8_t> data);
 
 // A fresh key pair for a COSE algorithm (kCoseEs256 or kCoseEdDsa).
-mfa::EvpPkeyPtr generate_key(int alg);
+common::EvpPkeyPtr generate_key(int alg);
 
 // Canonical CBOR COSE_Key of the public half: ES256 {1:2, 3:-7, -1:1, -2:x, -3:y},
 // EdDSA {1:1, 3:-8, -1:6, -2:x}.
@@ -48,7 +48,7 @@ Bytes sign(EVP_PKEY* key, int alg, std::span<const std::uint8_t> message);
 // Self-signed ES256 attestation certificate for `key`: version 3, subject C/O/OU=
 // "Authenticator Attestation"/CN, basicConstraints CA:FALSE, and the AAGUID extension
 // (OCTET STRING wrapping the 16 bytes, non-critical), as packed attestation requires.
-mfa::X509Ptr make_attestation_certificate(EVP_PKEY* key, const Aaguid& aaguid);
+common::X509Ptr make_attestation_certificate(EVP_PKEY* key, const Aaguid& aaguid);
 Bytes certificate_der(X509* certificate);
 
 }  // namespace conduit::soft_fido2

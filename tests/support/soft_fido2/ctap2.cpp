@@ -163,8 +163,8 @@ Bytes concat(const Bytes& a, const Bytes& b) {
   return out;
 }
 
-mfa::EvpPkeyPtr load_key(const std::string& pem) {
-  mfa::EvpPkeyPtr key = mfa::private_key_from_pem(pem);
+common::EvpPkeyPtr load_key(const std::string& pem) {
+  common::EvpPkeyPtr key = common::private_key_from_pem(pem);
   if (!key) throw CryptoError("cannot read a private key from the state file");
   return key;
 }
@@ -230,9 +230,9 @@ Bytes make_credential(const cbor_item_t* params, const Ctap2Config& config) {
     }
   }
 
-  const mfa::EvpPkeyPtr key = generate_key(alg);
+  const common::EvpPkeyPtr key = generate_key(alg);
   Credential credential{random_bytes(32), rp_id, user_id, alg,
-                        mfa::private_key_to_pem(key.get()), 0};
+                        common::private_key_to_pem(key.get()), 0};
   if (credential.private_key_pem.empty()) throw CryptoError("cannot encode a credential key");
 
   Bytes auth_data = auth_data_head(rp_id, kFlagUp | kFlagAt | (uv ? kFlagUv : 0), 0);
@@ -247,8 +247,8 @@ Bytes make_credential(const cbor_item_t* params, const Ctap2Config& config) {
   if (config.self_attestation) {
     statement.map(2).text("alg").integer(alg).text("sig").bytes(sign(key.get(), alg, signed_data));
   } else {
-    const mfa::EvpPkeyPtr attestation_key = load_key(state.attestation_key_pem);
-    const mfa::X509Ptr certificate = mfa::certificate_from_pem(state.attestation_cert_pem);
+    const common::EvpPkeyPtr attestation_key = load_key(state.attestation_key_pem);
+    const common::X509Ptr certificate = common::certificate_from_pem(state.attestation_cert_pem);
     if (!certificate) throw CryptoError("cannot read the attestation certificate");
     statement.map(3).text("alg").integer(kCoseEs256);
     statement.text("sig").bytes(sign(attestation_key.get(), kCoseEs256, signed_data));
@@ -289,7 +289,7 @@ Bytes get_assertion(const cbor_item_t* params, const Ctap2Config& config) {
   if (match->sign_count < std::numeric_limits<std::uint32_t>::max()) ++match->sign_count;
   const Bytes auth_data =
       auth_data_head(rp_id, (up ? kFlagUp : 0) | (uv ? kFlagUv : 0), match->sign_count);
-  const mfa::EvpPkeyPtr key = load_key(match->private_key_pem);
+  const common::EvpPkeyPtr key = load_key(match->private_key_pem);
   const Bytes signature = sign(key.get(), match->alg, concat(auth_data, cdh));
   const Bytes id = match->id;
   save_state(config.state_path, state);

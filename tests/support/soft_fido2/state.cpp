@@ -81,10 +81,10 @@ void write_fully(int fd, const std::string& text) {
 }
 
 void issue_attestation(State& state) {
-  const mfa::EvpPkeyPtr key = generate_key(kCoseEs256);
-  const mfa::X509Ptr certificate = make_attestation_certificate(key.get(), state.aaguid);
-  state.attestation_key_pem = mfa::private_key_to_pem(key.get());
-  state.attestation_cert_pem = mfa::certificate_to_pem(certificate.get());
+  const common::EvpPkeyPtr key = generate_key(kCoseEs256);
+  const common::X509Ptr certificate = make_attestation_certificate(key.get(), state.aaguid);
+  state.attestation_key_pem = common::private_key_to_pem(key.get());
+  state.attestation_cert_pem = common::certificate_to_pem(certificate.get());
   if (state.attestation_key_pem.empty() || state.attestation_cert_pem.empty()) {
     throw CryptoError("cannot encode the attestation key or certificate as PEM");
   }

@@ -19,11 +19,12 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "common/hex.hpp"
+#include "common/openssl.hpp"
 #include "mfa/base64url.hpp"
 #include "mfa/certificate_identity.hpp"
 #include "mfa/client_data.hpp"
 #include "mfa/key_request.hpp"
-#include "mfa/openssl_util.hpp"
 #include "tests/unit/mfa/fido_mint.hpp"
 #include "tests/unit/sqlite_file.hpp"
 #include "tests/unit/temp_dir.hpp"
@@ -32,6 +33,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace conduit::mfa;
+using namespace conduit::common;
 using namespace std::chrono_literals;
 using namespace std::string_literals;
 using Clock = ChallengeStore::Clock;

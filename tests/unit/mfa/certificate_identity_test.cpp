@@ -11,7 +11,7 @@
 #include <openssl/err.h>
 #include <openssl/objects.h>
 
-#include "mfa/openssl_util.hpp"
+#include "common/openssl.hpp"
 #include "mfa/site_ca.hpp"
 #include "tests/unit/temp_dir.hpp"
 
@@ -19,6 +19,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace conduit::mfa;
+using namespace conduit::common;
 
 struct TempDir : conduit::test::TempDir {
   TempDir() : conduit::test::TempDir("conduit-identity-test-") {}

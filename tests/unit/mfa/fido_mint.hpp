@@ -15,8 +15,8 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include "common/openssl.hpp"
 #include "mfa/fido_verify.hpp"
-#include "mfa/openssl_util.hpp"
 
 namespace conduit::test::fido {
 
@@ -64,7 +64,7 @@ class CredentialKey {
 
   // ES256: DER ECDSA over SHA-256(message); EdDSA: Ed25519 over the message itself.
   std::string sign(std::string_view message) const {
-    std::unique_ptr<EVP_MD_CTX, mfa::OpensslFree<EVP_MD_CTX_free>> context(EVP_MD_CTX_new());
+    std::unique_ptr<EVP_MD_CTX, common::OpensslFree<EVP_MD_CTX_free>> context(EVP_MD_CTX_new());
     REQUIRE(context);
     REQUIRE(EVP_DigestSignInit(context.get(), nullptr, alg_ == mfa::kCoseEs256 ? EVP_sha256() : nullptr, nullptr,
                                key_.get()) == 1);
@@ -103,7 +103,7 @@ class CredentialKey {
  private:
   CredentialKey(EVP_PKEY* key, int alg) : key_(key), alg_(alg) { REQUIRE(key_); }
 
-  mfa::EvpPkeyPtr key_;
+  common::EvpPkeyPtr key_;
   int alg_;
 };
 

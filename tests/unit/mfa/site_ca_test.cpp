@@ -17,8 +17,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "common/openssl.hpp"
 #include "mfa/certificate_identity.hpp"
-#include "mfa/openssl_util.hpp"
 #include "tests/unit/file_mode.hpp"
 #include "tests/unit/temp_dir.hpp"
 
@@ -26,6 +26,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace conduit::mfa;
+using namespace conduit::common;
 using std::chrono::days;
 
 constexpr long kSecondsPerDay = 24 * 60 * 60;
@@ -61,19 +62,8 @@ struct TempDir : conduit::test::TempDir {
   TempDir() : conduit::test::TempDir("conduit-pki-test-") {}
 };
 
-// Sets the process umask for one test and puts the old one back.
-class ScopedUmask {
- public:
-  explicit ScopedUmask(mode_t mask) : previous_(::umask(mask)) {}
-  ScopedUmask(const ScopedUmask&) = delete;
-  ScopedUmask& operator=(const ScopedUmask&) = delete;
-  ~ScopedUmask() { ::umask(previous_); }
-
- private:
-  mode_t previous_;
-};
-
 using conduit::test::mode_of;
+using conduit::test::ScopedUmask;
 
 std::string read_all(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);

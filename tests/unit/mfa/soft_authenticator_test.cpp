@@ -27,8 +27,8 @@
 #include <nlohmann/json.hpp>
 #include <openssl/x509v3.h>
 
+#include "common/openssl.hpp"
 #include "mfa/fido_unix_transport.hpp"
-#include "mfa/openssl_util.hpp"
 #include "tests/unit/temp_dir.hpp"
 
 namespace {
@@ -197,17 +197,17 @@ int verify_assertion(const fido_assert_t* assertion, const fido_cred_t* cred) {
 }
 
 // The first certificate of a credential's x5c.
-conduit::mfa::X509Ptr attestation_certificate(const fido_cred_t* cred) {
+conduit::common::X509Ptr attestation_certificate(const fido_cred_t* cred) {
   const unsigned char* der = fido_cred_x5c_ptr(cred);
   REQUIRE(der != nullptr);
-  conduit::mfa::X509Ptr certificate(
+  conduit::common::X509Ptr certificate(
       d2i_X509(nullptr, &der, static_cast<long>(fido_cred_x5c_len(cred))));
   REQUIRE(certificate);
   return certificate;
 }
 
 X509_EXTENSION* aaguid_extension(const X509* certificate) {
-  const std::unique_ptr<ASN1_OBJECT, conduit::mfa::OpensslFree<ASN1_OBJECT_free>> oid(
+  const std::unique_ptr<ASN1_OBJECT, conduit::common::OpensslFree<ASN1_OBJECT_free>> oid(
       OBJ_txt2obj("1.3.6.1.4.1.45724.1.1.4", 1));
   const int index = X509_get_ext_by_OBJ(certificate, oid.get(), -1);
   return index < 0 ? nullptr : X509_get_ext(certificate, index);
@@ -397,7 +397,7 @@ TEST_CASE("an ES256 credential's packed attestation verifies with its x5c certif
   CHECK(Bytes(fido_cred_aaguid_ptr(cred.get()), fido_cred_aaguid_ptr(cred.get()) + 16) == aaguid);
 
   // The certificate meets the packed attestation requirements (WebAuthn L2 §8.2.1).
-  const conduit::mfa::X509Ptr certificate = attestation_certificate(cred.get());
+  const conduit::common::X509Ptr certificate = attestation_certificate(cred.get());
   CHECK(X509_get_version(certificate.get()) == X509_VERSION_3);
   CHECK(X509_check_ca(certificate.get()) == 0);
   char unit[64] = {};
@@ -431,7 +431,7 @@ TEST_CASE("an AAGUID given at start-up is reported, attested and certified", "[s
   const CredPtr cred = make_credential_ok(dev.get());
   CHECK(Bytes(fido_cred_aaguid_ptr(cred.get()), fido_cred_aaguid_ptr(cred.get()) + 16) == expected);
   CHECK(fido_cred_verify(cred.get()) == FIDO_OK);
-  const conduit::mfa::X509Ptr certificate = attestation_certificate(cred.get());
+  const conduit::common::X509Ptr certificate = attestation_certificate(cred.get());
   X509_EXTENSION* extension = aaguid_extension(certificate.get());
   REQUIRE(extension != nullptr);
   CHECK(aaguid_in(extension) == expected);
@@ -452,8 +452,8 @@ TEST_CASE("a new AAGUID for an existing state file re-issues the certificate and
   CHECK(updated.attestation_cert_pem != state.attestation_cert_pem);
   REQUIRE(updated.credentials.size() == 1);
   CHECK(updated.credentials[0].sign_count == 9);
-  const conduit::mfa::X509Ptr certificate =
-      conduit::mfa::certificate_from_pem(updated.attestation_cert_pem);
+  const conduit::common::X509Ptr certificate =
+      conduit::common::certificate_from_pem(updated.attestation_cert_pem);
   REQUIRE(certificate);
   CHECK(aaguid_in(aaguid_extension(certificate.get())) == Bytes(custom.begin(), custom.end()));
   // Without --aaguid, a restart keeps what the file says.

@@ -1,11 +1,11 @@
-#include "mfa/openssl_util.hpp"
+#include "common/openssl.hpp"
 
 #include <climits>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
-namespace conduit::mfa {
+namespace conduit::common {
 namespace {
 
 // Replaces OpenSSL's default callback, which would prompt on the controlling terminal.
@@ -48,6 +48,12 @@ X509Ptr certificate_from_pem(std::string_view pem) {
   return X509Ptr(PEM_read_bio_X509(bio.get(), nullptr, refuse_passphrase, nullptr));
 }
 
+EvpPkeyPtr public_key_from_pem(std::string_view pem) {
+  const BioPtr bio = read_only_bio(pem);
+  if (!bio) return nullptr;
+  return EvpPkeyPtr(PEM_read_bio_PUBKEY(bio.get(), nullptr, refuse_passphrase, nullptr));
+}
+
 std::string private_key_to_pem(const EVP_PKEY* key) {
   // The secure-memory BIO wipes its buffer when freed, so the only copy of the key left
   // behind is the one we return.
@@ -65,4 +71,10 @@ std::string certificate_to_pem(const X509* certificate) {
   return bio_contents(bio.get());
 }
 
-}  // namespace conduit::mfa
+std::string public_key_to_pem(const EVP_PKEY* key) {
+  const BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!bio || PEM_write_bio_PUBKEY(bio.get(), key) != 1) return {};
+  return bio_contents(bio.get());
+}
+
+}  // namespace conduit::common

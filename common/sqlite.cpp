@@ -1,45 +1,30 @@
-#include "mfa/sqlite_util.hpp"
+#include "common/sqlite.hpp"
 
-#include <cerrno>
-#include <cstring>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include <sys/types.h>
 
 #include <utility>
 
 #include <sqlite3.h>
+
+#include "common/private_file.hpp"
 
 namespace conduit::sqlite {
 
 namespace {
 
 constexpr int kBusyTimeoutMs = 5000;
+// The stores hold what only the gateway's user may read (enrollment code hashes that a
+// short code would not protect on its own; who reached which asset, and when), so an
+// existing file is tightened to this too. SQLite gives its -wal and -shm files the same mode.
 constexpr mode_t kFileMode = 0600;
 
-// O_NOFOLLOW: a symlink planted at the path is refused, never followed. Without O_EXCL,
-// because an existing regular file is the normal case; its mode is then tightened, since
-// the stores hold what only the gateway's user may read (enrollment code hashes that a
-// short code would not protect on its own; who reached which asset, and when).
-// Returns 0 or an errno, and sets `what` to the failed call.
-int prepare_file(const std::filesystem::path& file, const char*& what) {
-  what = "open";
-  const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, kFileMode);
-  if (fd < 0) return errno;
-  struct stat info {};
-  int err = 0;
-  if (::fstat(fd, &info) != 0) {
-    what = "stat";
-    err = errno;
-  } else if (!S_ISREG(info.st_mode)) {
-    what = "open";
-    err = EINVAL;
-  } else if ((info.st_mode & 07777) != kFileMode && ::fchmod(fd, kFileMode) != 0) {
-    what = "chmod";
-    err = errno;
+// The words this module has always used in "<file>: <what>: <reason>".
+const char* step_word(common::FileStep step) noexcept {
+  switch (step) {
+    case common::FileStep::stat: return "stat";
+    case common::FileStep::set_mode: return "chmod";
+    default: return "open";
   }
-  ::close(fd);
-  return err;
 }
 
 }  // namespace
@@ -102,10 +87,10 @@ Result<void> Transaction::commit() {
 
 Result<std::unique_ptr<Connection>> Connection::open(const std::filesystem::path& file,
                                                      boost::system::error_code failure, std::string& error_message) {
-  const char* what = nullptr;
-  if (const int err = prepare_file(file, what); err != 0) {
-    error_message = file.string() + ": " + what + ": " + std::strerror(err);
-    return boost::system::error_code(err, boost::system::generic_category());
+  if (auto prepared = common::open_or_create_private_file(file, kFileMode); !prepared) {
+    const common::FileError& error = prepared.error();
+    error_message = file.string() + ": " + step_word(error.step) + ": " + error.code.message();
+    return error.code;
   }
   sqlite3* handle = nullptr;
   const int rc = sqlite3_open_v2(file.c_str(), &handle,
@@ -211,6 +196,19 @@ Result<int> migrate(Connection& db, std::span<const char* const> migrations, std
   }
   if (auto committed = transaction->commit(); !committed) return fail(committed.error());
   return newest;
+}
+
+Result<OpenedStore> open_store(const std::filesystem::path& file, const StoreSchema& schema, std::string* message) {
+  std::string why;
+  const auto fail = [&](boost::system::error_code error) {
+    if (message != nullptr) *message = std::move(why);
+    return error;
+  };
+  auto db = Connection::open(file, schema.sqlite_error, why);
+  if (!db) return fail(db.error());
+  auto version = migrate(**db, schema.migrations, schema.what, schema.too_new, schema.invalid, why);
+  if (!version) return fail(version.error());
+  return OpenedStore{std::move(*db), *version};
 }
 
 }  // namespace conduit::sqlite

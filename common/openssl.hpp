@@ -1,4 +1,5 @@
-// Small RAII and PEM helpers over OpenSSL 3, private to the mfa library (and its tests).
+// Small RAII and PEM helpers over OpenSSL 3, for every module that holds keys and
+// certificates (mfa's site CA and FIDO2 checks, audit's recording key, the admin CLI).
 // Nothing here throws except std::bad_alloc: failures come back as null pointers or empty
 // strings, and openssl_error_string() says why, so each caller can name the file or
 // certificate it was working on. Thread-safe: OpenSSL 3's error queue is per thread.
@@ -15,7 +16,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-namespace conduit::mfa {
+namespace conduit::common {
 
 // unique_ptr deleter calling the matching OpenSSL free function.
 template <auto kFree>
@@ -38,6 +39,8 @@ using X509ExtensionPtr = std::unique_ptr<X509_EXTENSION, OpensslFree<X509_EXTENS
 using X509StorePtr = std::unique_ptr<X509_STORE, OpensslFree<X509_STORE_free>>;
 using X509StoreCtxPtr = std::unique_ptr<X509_STORE_CTX, OpensslFree<X509_STORE_CTX_free>>;
 using BioPtr = std::unique_ptr<BIO, OpensslFree<BIO_free_all>>;
+using EvpPkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, OpensslFree<EVP_PKEY_CTX_free>>;
+using EvpMdCtxPtr = std::unique_ptr<EVP_MD_CTX, OpensslFree<EVP_MD_CTX_free>>;
 using BignumPtr = std::unique_ptr<BIGNUM, OpensslFree<BN_free>>;
 using Asn1IntegerPtr = std::unique_ptr<ASN1_INTEGER, OpensslFree<ASN1_INTEGER_free>>;
 using Asn1StringPtr = std::unique_ptr<ASN1_STRING, OpensslFree<ASN1_STRING_free>>;
@@ -52,9 +55,11 @@ std::string openssl_error_string();
 // prompted for: a gateway must not block on a terminal at start-up.
 EvpPkeyPtr private_key_from_pem(std::string_view pem);
 X509Ptr certificate_from_pem(std::string_view pem);
+EvpPkeyPtr public_key_from_pem(std::string_view pem);  // "BEGIN PUBLIC KEY" (SubjectPublicKeyInfo)
 
 // Unencrypted PKCS#8 ("BEGIN PRIVATE KEY") and X.509 PEM. Empty on failure.
 std::string private_key_to_pem(const EVP_PKEY* key);
 std::string certificate_to_pem(const X509* certificate);
+std::string public_key_to_pem(const EVP_PKEY* key);
 
-}  // namespace conduit::mfa
+}  // namespace conduit::common

@@ -1,5 +1,5 @@
-// Shared by both SQLite stores: the credential store (mfa/credential_store) and the session
-// index (audit/session_index), as the small library conduit_sqlite.
+// The SQLite wrapper both SQLite stores share: the credential store (mfa/credential_store)
+// and the session index (audit/session_index), in the library conduit_common.
 //
 // Small RAII helpers over the SQLite C API: a connection that remembers its file name and
 // last error, prepared statements with bound parameters, and transactions that roll back
@@ -7,8 +7,11 @@
 // the error code the owning store chose when it opened the connection (its own
 // `sqlite_error`, so that the store's callers see only the store's enum), or an errno code
 // for the file system, with Connection::last_error() saying "<file>: <sqlite3_errmsg>".
+// open_store() is the whole opening sequence of a versioned store (file, connection
+// settings, migrations, "newer schema" refusal) that each store's open() calls.
 //
-// Depends on nothing in Conduit (mfa stands alone and audit must not use mfa).
+// Depends on nothing in Conduit but common/private_file (mfa stands alone and audit must
+// not use mfa). Neither this header nor the stores' headers expose sqlite3.h.
 //
 // Not thread-safe: one Connection per thread, like the store that owns it.
 #pragma once
@@ -190,5 +193,27 @@ auto transact(Connection& db, bool write, Body&& body) -> decltype(body()) {
 // `message` then says which file (`what` names the store: "credential store").
 Result<int> migrate(Connection& db, std::span<const char* const> migrations, std::string_view what,
                     boost::system::error_code too_new, boost::system::error_code invalid, std::string& message);
+
+// What a versioned store tells open_store: its name for messages ("credential store"), its
+// migrations (see migrate) and its own error codes.
+struct StoreSchema {
+  std::string_view what;
+  std::span<const char* const> migrations;
+  boost::system::error_code sqlite_error;  // every later SQLite failure on the connection
+  boost::system::error_code too_new;       // the file has a newer schema than `migrations` reach
+  boost::system::error_code invalid;       // the file has a negative schema version
+};
+
+struct OpenedStore {
+  std::unique_ptr<Connection> db;
+  int schema_version = 0;  // always migrations.size()
+};
+
+// Connection::open (the file 0600, never through a symlink; the connection settings), then
+// migrate. On failure *message (if given) gets a sentence a person can act on, e.g.
+// "session index /x/index.db has schema version 99; this conduit supports up to 1", or
+// "<file>: open: Too many levels of symbolic links"; the code is an errno (generic
+// category) for the file system, else one of the schema's codes.
+Result<OpenedStore> open_store(const std::filesystem::path& file, const StoreSchema& schema, std::string* message);
 
 }  // namespace conduit::sqlite
