@@ -8,7 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
-#include <set>
+#include <algorithm>
 #include <stdexcept>
 
 #include "common/hex.hpp"
@@ -91,8 +91,10 @@ struct RecordingFile {
 struct Recorder::Batch {
   std::shared_ptr<RecordingFile> file;
   std::vector<std::uint8_t> bytes;
-  std::function<void(bool)> done;
-  SessionProgress progress;
+  DurableWaiter* waiter = nullptr;      // told once the bytes are durable
+  std::function<void(bool)> closed;     // at close: told once the file and the row are closed
+  SessionProgress progress;             // chain_head is filled in on the writer thread
+  Digest chain_head{};
   bool opening = false;
   bool closing = false;
   bool sealed = false;  // the bytes end with a seal: worth an index checkpoint
@@ -131,14 +133,14 @@ bool SessionRecording::note(std::string_view text) {
   return static_cast<bool>(writer_.append_event(event));
 }
 
-void SessionRecording::flush(const SessionCounters& counters) { hand_over(counters, nullptr, false); }
+void SessionRecording::flush(const SessionCounters& counters) { hand_over(counters, nullptr, {}, false); }
 
-void SessionRecording::flush_durable(const SessionCounters& counters, std::function<void(bool)> done) {
+void SessionRecording::flush_durable(const SessionCounters& counters, DurableWaiter& waiter) {
   if (!healthy()) {
-    done(false);
+    waiter.on_durable(false);
     return;
   }
-  hand_over(counters, std::move(done), false);
+  hand_over(counters, &waiter, {}, false);
 }
 
 void SessionRecording::close(std::string_view reason, const SessionCounters& counters,
@@ -150,28 +152,30 @@ void SessionRecording::close(std::string_view reason, const SessionCounters& cou
   EventRecord event{static_cast<std::uint64_t>(wall_us()), monotonic_us(), EventKind::close, reason.substr(0, kMaxText)};
   (void)writer_.append_event(event);
   close_reason_ = std::string(reason);
-  hand_over(counters, std::move(done), true);
+  hand_over(counters, nullptr, std::move(done), true);
   closed_ = true;
 }
 
-void SessionRecording::hand_over(const SessionCounters& counters, std::function<void(bool)> done, bool closing) {
+void SessionRecording::hand_over(const SessionCounters& counters, DurableWaiter* waiter,
+                                 std::function<void(bool)> closed, bool closing) {
   bool sealed = false;
   if (closing || Clock::now() - last_seal_ >= recorder_.options_.seal_interval) {
     auto seal = writer_.seal(recorder_.key());
     sealed = seal && *seal;
     last_seal_ = Clock::now();
   }
-  if (writer_.pending().empty() && !done && !closing) return;
+  if (writer_.pending().empty() && !waiter && !closing) return;
   Recorder::Batch batch;
   batch.file = file_;
   batch.bytes = recorder_.take_buffer();
   writer_.drain_into(batch.bytes);
-  batch.done = std::move(done);
+  batch.waiter = waiter;
+  batch.closed = std::move(closed);
   batch.closing = closing;
   batch.sealed = sealed;
   batch.progress = {counters.bytes_in, counters.bytes_out, counters.requests, counters.denials, counters.writes,
-                    writer_.record_count(), writer_.record_count() - writer_.unsealed_records(),
-                    common::hex_encode(writer_.chain_head()), 0};
+                    writer_.record_count(), writer_.record_count() - writer_.unsealed_records(), {}, 0};
+  batch.chain_head = writer_.chain_head();  // as hex on the writer thread: no string here
   if (closing) {
     batch.end_us = wall_us();
     batch.close_reason = close_reason_;
@@ -260,65 +264,88 @@ void Recorder::run() {
   }
 }
 
-// One group: create new files, write everything, one fdatasync per file that someone
-// waits for (and the directory once if files were created), then answer the waiters and
-// update the index.
+// One group: create new files, write everything, make durable what someone waits for
+// (all those files at once, and the directory once if files were created), update the
+// index in one transaction, then answer the waiters.
 void Recorder::write_group(std::vector<Batch>& group) {
   bool created = false;
-  std::set<RecordingFile*> to_sync;
-  for (Batch& batch : group) {
-    RecordingFile& file = *batch.file;
-    if (!healthy()) continue;
-    if (batch.opening) {
-      fs::path path = options_.directory / file.start.file;
-      auto opened = common::create_new_file(path, 0600, O_APPEND);
-      if (!opened) {
-        fail("cannot create recording " + path.string() + ": " + opened.error().code.message());
+  auto stored = index_.batch([&]() -> IndexResult<void> {
+    to_sync_.clear();
+    for (Batch& batch : group) {
+      RecordingFile& file = *batch.file;
+      if (!healthy()) continue;
+      if (batch.opening) {
+        fs::path path = options_.directory / file.start.file;
+        auto opened = common::create_new_file(path, 0600, O_APPEND);
+        if (!opened) {
+          fail("cannot create recording " + path.string() + ": " + opened.error().code.message());
+          continue;
+        }
+        file.fd = *opened;
+        created = true;
+        if (auto inserted = index_.insert(file.start); !inserted) {
+          fail("cannot add session " + file.start.id + " to the index: " + index_.last_error_message());
+          continue;
+        }
+      }
+      if (file.fd >= 0 && !write_all(file.fd, batch.bytes)) {
+        fail("cannot write recording " + file.start.file + ": " + errno_text(errno));
         continue;
       }
-      file.fd = *opened;
-      created = true;
-      if (auto inserted = index_.insert(file.start); !inserted) {
-        fail("cannot add session " + file.start.id + " to the index: " + index_.last_error_message());
-        continue;
-      }
+      bool waited_for = batch.waiter || batch.closing;
+      if (waited_for && std::find(to_sync_.begin(), to_sync_.end(), &file) == to_sync_.end()) to_sync_.push_back(&file);
     }
-    if (file.fd >= 0 && !write_all(file.fd, batch.bytes)) {
-      fail("cannot write recording " + file.start.file + ": " + errno_text(errno));
-      continue;
+    sync_files();
+    if (created && healthy()) {
+      int dir = ::open(options_.directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (dir < 0 || ::fsync(dir) != 0) fail("cannot sync " + options_.directory.string() + ": " + errno_text(errno));
+      if (dir >= 0) ::close(dir);
     }
-    if (batch.done || batch.closing) to_sync.insert(&file);
-  }
-  for (RecordingFile* file : to_sync) {
-    if (healthy() && ::fdatasync(file->fd) != 0) fail("cannot sync recording " + file->start.file + ": " + errno_text(errno));
-  }
-  if (created && healthy()) {
-    int dir = ::open(options_.directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir < 0 || ::fsync(dir) != 0) fail("cannot sync " + options_.directory.string() + ": " + errno_text(errno));
-    if (dir >= 0) ::close(dir);
-  }
-  bool ok = healthy();
-  auto now = Clock::now();
+    checkpoint(group);
+    return {};
+  });
+  if (!stored) fail("cannot commit the session index: " + index_.last_error_message());
   for (Batch& batch : group) {
-    RecordingFile& file = *batch.file;
-    if (file.fd < 0) continue;
-    if (ok && (batch.closing || batch.done || batch.sealed || now - file.last_index_update >= kIndexInterval)) {
-      struct stat info {};
-      if (::fstat(file.fd, &info) == 0) batch.progress.file_size = static_cast<std::uint64_t>(info.st_size);
-      auto stored = batch.closing ? index_.close(file.start.id, batch.progress, batch.end_us, batch.close_reason)
-                                  : index_.progress(file.start.id, batch.progress);
-      if (!stored) fail("cannot update the session index: " + index_.last_error_message());
-      file.last_index_update = now;
-    }
-    if (batch.closing) {
-      ::close(file.fd);
-      file.fd = -1;
+    if (batch.closing && batch.file->fd >= 0) {
+      ::close(batch.file->fd);
+      batch.file->fd = -1;
     }
   }
   // Last: whoever waits sees the records on disk and the index up to date.
-  ok = ok && healthy();
+  bool ok = healthy();
   for (Batch& batch : group) {
-    if (batch.done) batch.done(ok);
+    if (batch.waiter) batch.waiter->on_durable(ok);
+    if (batch.closed) batch.closed(ok);
+  }
+}
+
+// fdatasync on every file someone waits for, in parallel (parallel_sync.hpp).
+void Recorder::sync_files() {
+  if (!healthy() || to_sync_.empty()) return;
+  sync_fds_.clear();
+  for (RecordingFile* file : to_sync_) sync_fds_.push_back(file->fd);
+  sync_errors_.assign(sync_fds_.size(), 0);
+  syncer_.sync(sync_fds_, sync_errors_);
+  for (std::size_t i = 0; i < to_sync_.size(); ++i) {
+    if (sync_errors_[i] != 0) fail("cannot sync recording " + to_sync_[i]->start.file + ": " + errno_text(sync_errors_[i]));
+  }
+}
+
+// The index learns each session's progress when someone waits for it, at a seal, at the
+// close, and otherwise at most every kIndexInterval.
+void Recorder::checkpoint(std::vector<Batch>& group) {
+  auto now = Clock::now();
+  for (Batch& batch : group) {
+    RecordingFile& file = *batch.file;
+    if (file.fd < 0 || !healthy()) continue;
+    if (!(batch.closing || batch.waiter || batch.sealed || now - file.last_index_update >= kIndexInterval)) continue;
+    struct stat info {};
+    if (::fstat(file.fd, &info) == 0) batch.progress.file_size = static_cast<std::uint64_t>(info.st_size);
+    batch.progress.chain_head = common::hex_encode(batch.chain_head);
+    auto stored = batch.closing ? index_.close(file.start.id, batch.progress, batch.end_us, batch.close_reason)
+                                : index_.progress(file.start.id, batch.progress);
+    if (!stored) fail("cannot update the session index: " + index_.last_error_message());
+    file.last_index_update = now;
   }
 }
 

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "audit/audit_key.hpp"
+#include "audit/parallel_sync.hpp"
 #include "audit/recording.hpp"
 #include "audit/retention.hpp"
 #include "audit/session_index.hpp"
@@ -56,6 +57,16 @@ struct RecorderOptions {
 
 class Recorder;
 struct RecordingFile;
+
+// Told, on the writer thread, when records it waits for are durable (ok) or could not be
+// made so. Implemented by a session, which keeps itself alive while it waits.
+class DurableWaiter {
+ public:
+  virtual void on_durable(bool ok) = 0;
+
+ protected:
+  ~DurableWaiter() = default;
+};
 
 // Counters a session keeps for the index (session_close has the same).
 struct SessionCounters {
@@ -82,8 +93,10 @@ class SessionRecording {
   // Hands the buffered records to the writer (nothing to wait for). Seals first when the
   // seal interval has passed.
   void flush(const SessionCounters& counters);
-  // The same, and `done(ok)` runs on the writer thread when the records are durable.
-  void flush_durable(const SessionCounters& counters, std::function<void(bool)> done);
+  // The same, and `waiter.on_durable(ok)` runs on the writer thread once the records are
+  // durable. Allocates nothing beyond the recorder's recycled buffers: this is the path of
+  // every Modbus write.
+  void flush_durable(const SessionCounters& counters, DurableWaiter& waiter);
   // Bytes buffered and not yet handed over.
   std::size_t buffered() const { return writer_.pending().size(); }
 
@@ -94,7 +107,8 @@ class SessionRecording {
  private:
   friend class Recorder;
   SessionRecording(Recorder& recorder, std::shared_ptr<RecordingFile> file, RecordingWriter writer);
-  void hand_over(const SessionCounters& counters, std::function<void(bool)> done, bool closing);
+  void hand_over(const SessionCounters& counters, DurableWaiter* waiter, std::function<void(bool)> closed,
+                 bool closing);
 
   Recorder& recorder_;
   std::shared_ptr<RecordingFile> file_;
@@ -106,6 +120,10 @@ class SessionRecording {
 
 class Recorder {
  public:
+  // Threads that sync a group's files in parallel (measured on a 2-core VM: 64 files take
+  // 100-200 ms one after another, 3 ms from 8 threads; more threads gained nothing).
+  static constexpr unsigned kSyncThreads = 8;
+
   // Creates the directory (0700), loads or creates the audit key (<data_dir>/audit/
   // audit.key, 0600, and audit.pub), opens the index, recovers sessions left open, applies
   // retention, and starts the writer thread. Throws std::runtime_error naming what failed.
@@ -131,6 +149,8 @@ class Recorder {
   std::vector<std::uint8_t> take_buffer();
   void run();
   void write_group(std::vector<Batch>& group);
+  void sync_files();
+  void checkpoint(std::vector<Batch>& group);
   void fail(const std::string& what);
   void recover();
   void apply_retention(std::int64_t now_us);
@@ -144,6 +164,11 @@ class Recorder {
   std::condition_variable wake_;
   std::vector<Batch> queue_;
   std::vector<std::vector<std::uint8_t>> free_buffers_;
+  // Writer thread only: the files of one group to sync, reused from group to group.
+  std::vector<RecordingFile*> to_sync_;
+  std::vector<int> sync_fds_;
+  std::vector<int> sync_errors_;
+  ParallelSync syncer_{kSyncThreads};
   bool stopping_ = false;
   std::thread thread_;
 };

@@ -238,7 +238,7 @@ std::string SessionIndex::last_error_message() const { return db_ ? db_->last_er
 
 IndexResult<void> SessionIndex::insert(const SessionStart& start) {
   if (!valid_start(start)) return IndexErrc::invalid_argument;
-  return sqlite::transact(*db_, sqlite::kWrite, [&]() -> IndexResult<void> {
+  return write([&]() -> IndexResult<void> {
     auto found = db_->exists("SELECT 1 FROM sessions WHERE id = ?1", start.id);
     if (!found) return found.error();
     if (*found) return IndexErrc::already_exists;
@@ -252,13 +252,13 @@ IndexResult<void> SessionIndex::insert(const SessionStart& start) {
 
 IndexResult<void> SessionIndex::progress(std::string_view id, const SessionProgress& progress) {
   if (!valid_chain_head(progress.chain_head)) return IndexErrc::invalid_argument;
-  return sqlite::transact(*db_, sqlite::kWrite, [&] { return update_open(*db_, id, progress, ""); });
+  return write([&] { return update_open(*db_, id, progress, ""); });
 }
 
 IndexResult<void> SessionIndex::close(std::string_view id, const SessionProgress& progress, std::int64_t end_us,
                                       std::string_view reason) {
   if (!valid_chain_head(progress.chain_head) || reason.size() > kMaxIndexDetail) return IndexErrc::invalid_argument;
-  return sqlite::transact(*db_, sqlite::kWrite, [&] {
+  return write([&] {
     return update_open(*db_, id, progress, ", end_us = ?11, end_reason = ?12", end_us, reason);
   });
 }

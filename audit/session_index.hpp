@@ -36,6 +36,8 @@
 #include <boost/system/error_code.hpp>
 #include <boost/system/result.hpp>
 
+#include "common/sqlite.hpp"
+
 namespace conduit::sqlite {
 class Connection;  // common/sqlite.hpp (library conduit_common), shared with the credential store
 }
@@ -134,7 +136,19 @@ class SessionIndex {
 
   int schema_version() const noexcept { return schema_version_; }
 
-  // Gateway side. A new session is open, unverified, not held, with zero progress.
+  // Gateway side. The writer calls insert, progress and close for every session of one
+  // group commit inside one batch: one transaction, one commit (and one WAL fsync) for the
+  // whole group instead of one per session. Inside `body` the three do not open their own
+  // transaction. The batch commits what `body` wrote unless `body` returns an error (then
+  // it rolls back).
+  template <typename Body>
+  IndexResult<void> batch(Body&& body) {
+    batching_ = true;
+    auto result = sqlite::transact(*db_, sqlite::kWrite, [&]() -> IndexResult<void> { return body(); });
+    batching_ = false;
+    return result;
+  }
+  // A new session is open, unverified, not held, with zero progress.
   IndexResult<void> insert(const SessionStart& start);  // already_exists
   // A group-commit checkpoint: replaces the progress of an open session (already_closed).
   IndexResult<void> progress(std::string_view id, const SessionProgress& progress);
@@ -164,8 +178,16 @@ class SessionIndex {
  private:
   SessionIndex(std::unique_ptr<sqlite::Connection> db, int schema_version) noexcept;
 
+  // A write of insert/progress/close: its own transaction, or part of the batch.
+  template <typename Body>
+  IndexResult<void> write(Body&& body) {
+    if (batching_) return body();
+    return sqlite::transact(*db_, sqlite::kWrite, std::forward<Body>(body));
+  }
+
   std::unique_ptr<sqlite::Connection> db_;
   int schema_version_ = 0;
+  bool batching_ = false;
 };
 
 }  // namespace conduit::audit

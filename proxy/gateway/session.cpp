@@ -5,6 +5,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -182,16 +183,22 @@ bool Session::record(audit::Direction direction, audit::RecordedDecision decisio
   return ok;
 }
 
-void Session::record_durably(std::function<void(bool)> done) {
+void Session::record_durably() {
   if (!recording_) {
-    done(!state_.recorder);
+    on_recorded_durably(!state_.recorder);
     return;
   }
-  // The writer thread reports; the answer is handled on this session's thread.
-  auto self = shared_from_this();
-  recording_->flush_durable(counters(), [self, done = std::move(done)](bool ok) mutable {
-    asio::post(self->client_.get_executor(), [done = std::move(done), ok] { done(ok); });
-  });
+  durable_self_ = shared_from_this();  // alive until the answer is handled
+  recording_->flush_durable(counters(), *this);
+}
+
+// On the writer thread: the answer is handled on this session's thread, in memory the
+// session keeps for it (one write waits at a time).
+void Session::on_durable(bool ok) {
+  asio::post(client_.get_executor(), asio::bind_allocator(SlotAllocator<void>(durable_slot_), [this, ok] {
+               std::shared_ptr<Session> self = std::move(durable_self_);
+               on_recorded_durably(ok);
+             }));
 }
 
 // session_close is logged once the recording is closed on disk and in the index, so that

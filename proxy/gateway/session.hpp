@@ -21,6 +21,7 @@
 
 #include "proxy/gateway/identity.hpp"
 #include "proxy/net/event_log.hpp"
+#include "proxy/net/handler_slot.hpp"
 #include "proxy/net/lifecycle.hpp"
 #include "proxy/gateway/protocol_handler.hpp"
 #include "proxy/gateway/runtime.hpp"
@@ -28,7 +29,7 @@
 
 namespace conduit::proxy {
 
-class Session : public std::enable_shared_from_this<Session> {
+class Session : public std::enable_shared_from_this<Session>, private audit::DurableWaiter {
  public:
   using Clock = std::chrono::steady_clock;
 
@@ -61,8 +62,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // that must be recorded first. Without recordings (measurements only) always true.
   bool record(audit::Direction direction, audit::RecordedDecision decision, std::string_view rule,
               std::string_view summary, std::span<const std::uint8_t> payload);
-  // As record(), then `done(ok)` on this session's thread once the record is durable.
-  void record_durably(std::function<void(bool)> done);
+  // Hands what has been recorded to the writer; on_recorded_durably(ok) then runs on this
+  // session's thread once it is on disk (at once without recordings). One at a time; no
+  // allocation (a Modbus write's path).
+  void record_durably();
+  virtual void on_recorded_durably(bool ok) { (void)ok; }
 
   void log_open(std::string_view upstream);
   void count(GatewayCounter counter) { counters_.add(counter); }
@@ -109,7 +113,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void log_denied(std::string_view rule, std::string_view reason);
   void log_close();
 
+  void on_durable(bool ok) override;  // the recorder's writer thread
+
   Sessions& registry_;
+  HandlerSlot durable_slot_;
+  std::shared_ptr<Session> durable_self_;
   GatewayCounters& counters_;
   Lifecycle<Phase> lifecycle_;
   boost::asio::steady_timer recording_timer_;

@@ -238,10 +238,8 @@ class ModbusSession final : public Session, public ModbusExchangeOwner {
       counters_->add(ModbusCounter::writes);
       // No unrecorded write reaches an asset: forward it once its record is durable, and
       // hold the requests behind it so the PLC still sees them in order.
-      awaiting_durable_ = true;
-      auto self = std::static_pointer_cast<ModbusSession>(shared_from_this());
-      ModbusExchange* parked = &exchange;
-      record_durably([self, parked](bool ok) { self->on_durable(*parked, ok); });
+      awaiting_durable_ = &exchange;
+      record_durably();
       return true;
     }
     if (!recorded) return refuse_unrecorded(exchange);
@@ -250,8 +248,9 @@ class ModbusSession final : public Session, public ModbusExchangeOwner {
     return true;
   }
 
-  void on_durable(ModbusExchange& exchange, bool ok) {
-    awaiting_durable_ = false;
+  void on_recorded_durably(bool ok) override {
+    ModbusExchange& exchange = *awaiting_durable_;
+    awaiting_durable_ = nullptr;
     if (closing() || !ok) {
       if (!closing()) refuse_unrecorded(exchange);
       else free_.push_back(&exchange);
@@ -395,7 +394,7 @@ class ModbusSession final : public Session, public ModbusExchangeOwner {
   std::vector<std::uint8_t> out_writing_;
   bool writing_ = false;
   bool reader_paused_ = false;
-  bool awaiting_durable_ = false;  // a write waits for its record to be on disk
+  ModbusExchange* awaiting_durable_ = nullptr;  // a write waiting for its record to be on disk
   std::uint64_t requests_ = 0;
   std::uint64_t denied_ = 0;
   std::uint64_t writes_ = 0;
