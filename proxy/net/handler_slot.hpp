@@ -23,6 +23,7 @@ class HandlerSlot {
   void* allocate(std::size_t size) {
     bool expected = false;
     if (size <= kSize && in_use_.compare_exchange_strong(expected, true)) return storage_;
+    fallbacks_.fetch_add(1, std::memory_order_relaxed);
     return ::operator new(size);
   }
   void deallocate(void* pointer) {
@@ -32,10 +33,13 @@ class HandlerSlot {
       ::operator delete(pointer);
     }
   }
+  // How often the slot could not serve (too large, or busy): 0 on the intended path.
+  std::size_t fallbacks() const { return fallbacks_.load(std::memory_order_relaxed); }
 
  private:
   alignas(std::max_align_t) unsigned char storage_[kSize];
   std::atomic<bool> in_use_{false};
+  std::atomic<std::size_t> fallbacks_{0};
 };
 
 template <typename T>
