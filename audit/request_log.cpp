@@ -14,33 +14,48 @@
 
 namespace conduit::audit {
 
-RequestLog::RequestLog(const std::filesystem::path& dir) {
+RequestLogFile::RequestLogFile(const std::filesystem::path& dir) {
   std::filesystem::path path = dir / "modbus.jsonl";
-  if (auto made = common::make_private_directory(dir); !made) {
-    throw std::runtime_error("cannot open audit log \"" + path.string() + "\": " + made.error().message());
-  }
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0 || !(file_ = ::fdopen(fd, "a"))) {
-    std::string why = std::strerror(errno);
-    if (fd >= 0) ::close(fd);
-    throw std::runtime_error("cannot open audit log \"" + path.string() + "\": " + why);
-  }
-  std::setvbuf(file_, nullptr, _IOFBF, 1 << 16);
+  auto fail = [&path](const std::string& why) {
+    return std::runtime_error("cannot open audit log \"" + path.string() + "\": " + why);
+  };
+  if (auto made = common::make_private_directory(dir); !made) throw fail(made.error().message());
+  if (auto created = common::open_or_create_private_file(path, 0600); !created) throw fail(created.error().message());
+  fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+  if (fd_ < 0) throw fail(std::strerror(errno));
 }
 
-RequestLog::~RequestLog() {
-  if (file_) std::fclose(file_);
+RequestLogFile::~RequestLogFile() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
-void RequestLog::append(std::string_view line) {
-  std::lock_guard lock(mutex_);
-  std::fwrite(line.data(), 1, line.size(), file_);
-  std::fputc('\n', file_);
+RequestLog::RequestLog(const RequestLogFile& file) : file_(file) { buffer_.reserve(kCapacity); }
+
+RequestLog::~RequestLog() { flush(); }
+
+void RequestLog::append(std::string_view line, std::int64_t now_us) {
+  if (line.size() + 1 > kCapacity) return;
+  if (buffer_.size() + line.size() + 1 > kCapacity) flush();
+  buffer_.insert(buffer_.end(), line.begin(), line.end());
+  buffer_.push_back('\n');
+  if (now_us - last_flush_us_ >= 1'000'000) {
+    flush();
+    last_flush_us_ = now_us;
+  }
 }
 
 void RequestLog::flush() {
-  std::lock_guard lock(mutex_);
-  std::fflush(file_);
+  // One write of whole lines: O_APPEND keeps it in one piece at the end of the file. A
+  // short write (a full disk) loses the rest of this buffer, never the line structure of
+  // what others write after it.
+  std::size_t written = 0;
+  while (written < buffer_.size()) {
+    ssize_t n = ::write(file_.fd(), buffer_.data() + written, buffer_.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    written += static_cast<std::size_t>(n);
+  }
+  buffer_.clear();
 }
 
 LineWriter& LineWriter::raw(std::string_view text) {

@@ -1,36 +1,60 @@
-// The interim Modbus audit trail: one JSON line per request with its decision and its
-// response (or why there is none), appended to <data_dir>/audit/modbus.jsonl. The
-// tamper-evident session recorder (issue 5) replaces this file; the line has the fields
-// that recorder needs, so the call sites stay.
+// The Modbus request trail: one JSON line per request with its decision and its response
+// (or why there is none), appended to <data_dir>/audit/modbus.jsonl for tools that tail
+// it. The tamper-evident record of a session is its recording (audit/recorder.hpp); this
+// file is a convenience beside it, with the denial reasons and outcomes spelled out.
 //
-// Thread-safe. Formatting happens into a caller-provided fixed buffer (no allocation per
-// request); lines are buffered and written by flush() (called at session close and
-// periodically), so a request costs no system call.
+// Off the per-request path's locks: every I/O thread has its own RequestLog, which gathers
+// whole lines in a fixed buffer (formatted by the caller into a stack buffer, no
+// allocation) and hands them to the shared file with one write(2) when the buffer is full,
+// at session close, and with the first line more than a second after the last write. The file is opened with O_APPEND, so the kernel puts
+// each write at the end: lines of different threads never interleave inside a line.
 #pragma once
 
-#include <cstdio>
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
-#include <mutex>
 #include <span>
 #include <string_view>
+#include <vector>
 
 namespace conduit::audit {
 
+// <dir>/modbus.jsonl, open for appending; shared (read-only) by every thread's RequestLog.
+class RequestLogFile {
+ public:
+  // Creates <dir> (0700) and the file (0600, never through a symlink) if missing. Throws
+  // std::runtime_error naming the file if it cannot.
+  explicit RequestLogFile(const std::filesystem::path& dir);
+  ~RequestLogFile();
+  RequestLogFile(const RequestLogFile&) = delete;
+  RequestLogFile& operator=(const RequestLogFile&) = delete;
+
+  int fd() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+};
+
+// One I/O thread's lines. Not thread-safe: one per thread, no lock.
 class RequestLog {
  public:
-  // Creates <dir> (0700) and opens <dir>/modbus.jsonl for appending (0600). Throws
-  // std::runtime_error naming the file if it cannot.
-  explicit RequestLog(const std::filesystem::path& dir);
-  ~RequestLog();
+  static constexpr std::size_t kCapacity = 64 * 1024;
+
+  explicit RequestLog(const RequestLogFile& file);
+  ~RequestLog();  // flushes
   RequestLog(const RequestLog&) = delete;
   RequestLog& operator=(const RequestLog&) = delete;
 
-  void append(std::string_view line);  // one complete line without the trailing newline
+  // One complete line without its newline (at most kCapacity - 1 bytes; longer ones are
+  // dropped), at `now_us` (the line's own time stamp). Writes the buffer out first when the
+  // line would not fit, and after it when the last write is a second old.
+  void append(std::string_view line, std::int64_t now_us);
   void flush();
 
  private:
-  std::mutex mutex_;
-  std::FILE* file_ = nullptr;
+  const RequestLogFile& file_;
+  std::vector<char> buffer_;  // reserved once
+  std::int64_t last_flush_us_ = 0;
 };
 
 // Appends JSON fragments into a fixed buffer; once full, further appends are dropped and

@@ -36,10 +36,10 @@ using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>
 // destroys the sessions still waiting in it, while the registry and counters they touch
 // live.
 struct Worker {
-  explicit Worker(const HandlerRegistry& handlers) {
+  Worker(const HandlerRegistry& handlers, GatewayState& gateway) {
     for (std::size_t protocol = 0; protocol < authz::kProtocolCount; ++protocol) {
       const ProtocolHandler* handler = handlers.find(static_cast<authz::ProtocolId>(protocol));
-      state[protocol] = handler ? handler->make_worker_state(context.get_executor()) : nullptr;
+      state[protocol] = handler ? handler->make_worker_state(context.get_executor(), gateway) : nullptr;
     }
   }
 
@@ -111,10 +111,10 @@ struct Gateway::Impl {
     for (const config::Listener& listener : config.listeners) handlers.at(listener.protocol);
     state.session_prefix = random_prefix();
     // Opened before privileges are dropped; the descriptors stay usable afterwards.
-    state.request_log = std::make_unique<audit::RequestLog>(config.gateway.data_dir / "audit");
+    state.request_log = std::make_unique<audit::RequestLogFile>(config.gateway.data_dir / "audit");
     state.recorder = start_recorder(config);
     state.snapshot.store(std::move(initial));
-    for (unsigned i = 0; i < threads; ++i) workers.emplace_back(handlers);
+    for (unsigned i = 0; i < threads; ++i) workers.emplace_back(handlers, state);
   }
 
   const HandlerRegistry& handlers;
@@ -194,16 +194,6 @@ struct Gateway::Impl {
   void on_every_worker(Function function) {
     for (Worker& worker : workers) asio::post(worker.context, [&worker, function] { function(worker); });
   }
-
-  // Long sessions flush at close; this bounds how stale the request log can be meanwhile.
-  asio::awaitable<void> flush_request_log() {
-    asio::steady_timer timer(co_await asio::this_coro::executor);
-    for (;;) {
-      timer.expires_after(std::chrono::seconds(1));
-      co_await timer.async_wait(kUseTuple);
-      state.request_log->flush();
-    }
-  }
 };
 
 Gateway::Gateway(std::shared_ptr<const Snapshot> initial, const HandlerRegistry& handlers, unsigned threads)
@@ -231,7 +221,6 @@ void Gateway::start() {
       }
     }
   }
-  asio::co_spawn(impl_->workers.front().context, impl_->flush_request_log(), report_escaped("request log flush"));
   for (Worker& worker : impl_->workers) worker.thread = std::thread([&worker] { worker.context.run(); });
 }
 

@@ -61,8 +61,10 @@ class ProtocolHandler {
   virtual authz::ProtocolId protocol() const = 0;
   virtual Placement placement() const { return Placement::every_thread; }
   // Made once for each I/O thread, on the thread that builds the gateway.
-  virtual std::unique_ptr<WorkerState> make_worker_state(boost::asio::any_io_executor executor) const {
+  virtual std::unique_ptr<WorkerState> make_worker_state(boost::asio::any_io_executor executor,
+                                                         GatewayState& state) const {
     (void)executor;
+    (void)state;
     return nullptr;
   }
   // Starts a session for the connection; runs on the connection's I/O thread.

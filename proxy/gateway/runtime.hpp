@@ -55,7 +55,7 @@ struct GatewayState {
   std::atomic<unsigned> handshaking{0};    // accepted, TLS handshake not finished
   std::atomic<std::uint64_t> next_session{1};
   std::string session_prefix;              // random per process, so ids stay unique across restarts
-  std::unique_ptr<audit::RequestLog> request_log;  // Modbus request audit trail
+  std::unique_ptr<audit::RequestLogFile> request_log;  // the Modbus request trail; each thread writes through its own RequestLog
   std::unique_ptr<audit::Recorder> recorder;       // null only with recordings.enabled false
 
   std::string new_session_id();

@@ -26,6 +26,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "audit/request_log.hpp"
 #include "config/model.hpp"
 #include "proxy/gateway/modbus/modbus_counters.hpp"
 #include "proxy/gateway/modbus/modbus_pool_core.hpp"
@@ -78,13 +79,17 @@ class ModbusPool : public std::enable_shared_from_this<ModbusPool>, private Modb
 // settings gets a new pool; sessions still using the old one keep it alive.
 class ModbusPools final : public WorkerState {
  public:
+  explicit ModbusPools(const audit::RequestLogFile& file) : request_log_(std::make_shared<audit::RequestLog>(file)) {}
+
   std::shared_ptr<ModbusPool> get(boost::asio::any_io_executor executor, const config::Asset& asset);
   // Shared: a pool and its sessions may outlive this object while the gateway stops.
   const std::shared_ptr<ModbusCounters>& counters() const { return counters_; }
+  const std::shared_ptr<audit::RequestLog>& request_log() const { return request_log_; }
   void add_counters(std::vector<CounterValue>& totals) const override;
 
  private:
   std::shared_ptr<ModbusCounters> counters_ = std::make_shared<ModbusCounters>();
+  std::shared_ptr<audit::RequestLog> request_log_;  // this thread's lines of the request trail
   std::unordered_map<std::string, std::shared_ptr<ModbusPool>> pools_;
 };
 

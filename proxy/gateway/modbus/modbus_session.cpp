@@ -66,9 +66,11 @@ constexpr std::size_t kInputBuffer = 4 * modbus::kMaxAduSize;
 // through the asset's pool. See modbus_session.hpp.
 class ModbusSession final : public Session, public ModbusExchangeOwner {
  public:
-  ModbusSession(Accepted& accepted, std::shared_ptr<ModbusPool> pool, std::shared_ptr<ModbusCounters> counters)
+  ModbusSession(Accepted& accepted, std::shared_ptr<ModbusPool> pool, std::shared_ptr<ModbusCounters> counters,
+                std::shared_ptr<audit::RequestLog> request_log)
       : Session(accepted),
         pool_(std::move(pool)),
+        request_log_(std::move(request_log)),
         counters_(std::move(counters)),
         resume_(client_.get_executor()) {}
 
@@ -110,7 +112,7 @@ class ModbusSession final : public Session, public ModbusExchangeOwner {
     for (ModbusExchange& exchange : exchanges_) {
       if (exchange.owner) pool_->cancel(exchange);
     }
-    if (state_.request_log) state_.request_log->flush();
+    request_log_->flush();
   }
 
   void close_upstream() override { resume_.cancel(); }
@@ -354,7 +356,6 @@ class ModbusSession final : public Session, public ModbusExchangeOwner {
   void log_request(const modbus::Request& request, std::string_view summary, std::string_view rule,
                    std::string_view reason, std::string_view outcome, std::span<const std::uint8_t> request_bytes,
                    std::span<const std::uint8_t> response_bytes) {
-    if (!state_.request_log) return;
     std::array<char, 2048> buffer;
     audit::LineWriter line(buffer);
     auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -372,7 +373,7 @@ class ModbusSession final : public Session, public ModbusExchangeOwner {
     line.field("request").hex(request_bytes);
     if (!response_bytes.empty()) line.field("response").hex(response_bytes);
     line.raw("}");
-    if (!line.truncated()) state_.request_log->append(line.view());
+    if (!line.truncated()) request_log_->append(line.view(), micros.count());
   }
 
   // Beside each exchange: the rule that allowed it and its description.
@@ -382,6 +383,7 @@ class ModbusSession final : public Session, public ModbusExchangeOwner {
   };
 
   std::shared_ptr<ModbusPool> pool_;
+  std::shared_ptr<audit::RequestLog> request_log_;  // this I/O thread's
   std::shared_ptr<ModbusCounters> counters_;
   const std::bitset<256>& unit_ids_ = asset_.settings_of<config::ModbusAssetSettings>().unit_ids;
   asio::steady_timer resume_;
@@ -408,15 +410,15 @@ class ModbusHandler final : public ProtocolHandler {
   // An asset's pool and every session that uses it live on one I/O thread (no locks, no
   // cross-thread hop per request; one PLC is far slower than one core).
   Placement placement() const override { return Placement::asset_thread; }
-  std::unique_ptr<WorkerState> make_worker_state(asio::any_io_executor) const override {
-    return std::make_unique<ModbusPools>();
+  std::unique_ptr<WorkerState> make_worker_state(asio::any_io_executor, GatewayState& state) const override {
+    return std::make_unique<ModbusPools>(*state.request_log);
   }
   void start_session(Accepted accepted) const override {
     const config::Config& config = accepted.snapshot->config;
     const config::Asset& asset = *config.find_asset(config.listeners.at(accepted.listener_index).asset);
     auto& pools = static_cast<ModbusPools&>(*accepted.worker);
     auto pool = pools.get(accepted.socket.get_executor(), asset);
-    std::make_shared<ModbusSession>(accepted, std::move(pool), pools.counters())->start();
+    std::make_shared<ModbusSession>(accepted, std::move(pool), pools.counters(), pools.request_log())->start();
   }
 };
 

@@ -1,8 +1,12 @@
 #include <catch2/catch.hpp>
 #include <array>
+#include <fstream>
+#include <string>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "audit/request_log.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 using conduit::audit::LineWriter;
 
@@ -29,4 +33,29 @@ TEST_CASE("an audit line that does not fit says so instead of overflowing", "[au
   line.raw("{").field("summary").string("a summary far longer than sixteen bytes");
   CHECK(line.truncated());
   CHECK(line.view().size() <= buffer.size());
+}
+
+TEST_CASE("two threads' request logs share one file without splitting a line", "[audit]") {
+  conduit::test::TempDir dir;
+  conduit::audit::RequestLogFile file(dir.path());
+  constexpr int kLines = 5000;
+  auto write_lines = [&file](char tag) {
+    conduit::audit::RequestLog log(file);
+    // Lines of different lengths, so that buffers fill at different points.
+    for (int i = 0; i < kLines; ++i) log.append(std::string(1 + i % 300, tag), i);
+  };  // the destructor flushes what is left
+  std::thread a(write_lines, 'a');
+  std::thread b(write_lines, 'b');
+  a.join();
+  b.join();
+  std::ifstream in(dir.path() / "modbus.jsonl");
+  std::string line;
+  int counts[2] = {0, 0};
+  while (std::getline(in, line)) {
+    REQUIRE_FALSE(line.empty());
+    REQUIRE(line.find_first_not_of(line[0]) == std::string::npos);  // one thread's line, whole
+    ++counts[line[0] == 'a' ? 0 : 1];
+  }
+  CHECK(counts[0] == kLines);
+  CHECK(counts[1] == kLines);
 }
