@@ -285,6 +285,23 @@ int lockdown_lift(const AdminOptions& options) {
   });
 }
 
+int admin_stats(const AdminOptions& options) {
+  return guarded([&] {
+    json reply = ask_gateway(options, {{"command", "stats"}});
+    const json& counters = reply.at("counters");
+    if (options.json) {
+      std::cout << counters.dump(2) << "\n";
+      return common::kExitOk;
+    }
+    std::size_t width = 0;
+    for (const auto& [name, value] : counters.items()) width = std::max(width, name.size());
+    for (const auto& [name, value] : counters.items()) {  // nlohmann keeps keys sorted
+      std::cout << name << std::string(width + 2 - name.size(), ' ') << value.get<std::uint64_t>() << "\n";
+    }
+    return common::kExitOk;
+  });
+}
+
 int admin_status(const AdminOptions& options) {
   return guarded([&] {
     json reply = ask_gateway(options, {{"command", "status"}});

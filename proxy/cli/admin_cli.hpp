@@ -29,6 +29,7 @@ struct AdminOptions {
   std::string reason;
   std::string role;                   // lockdown
   std::string asset;                  // lockdown
+  bool json = false;                  // stats
 };
 
 int user_add(const AdminOptions& options);
@@ -42,5 +43,6 @@ int revoke(const AdminOptions& options);
 int lockdown(const AdminOptions& options);
 int lockdown_lift(const AdminOptions& options);
 int admin_status(const AdminOptions& options);
+int admin_stats(const AdminOptions& options);  // counters, sorted by name; --json: the object
 
 }  // namespace conduit::proxy

@@ -204,6 +204,12 @@ void add_admin_verbs(CLI::App& app, Args& args, const std::function<std::functio
   add_data_dir(status, args);
   status->add_option("--socket", admin.socket, "Admin socket (default <data-dir>/admin.sock)");
   status->callback(on(admin_verb<proxy::admin_status>));
+
+  auto* stats = app.add_subcommand("stats", "Counters of the running gateway: decisions and failures (proxy/STATS.md)");
+  add_data_dir(stats, args);
+  stats->add_option("--socket", admin.socket, "Admin socket (default <data-dir>/admin.sock)");
+  stats->add_flag("--json", admin.json, "One JSON object instead of a table");
+  stats->callback(on(admin_verb<proxy::admin_stats>));
 }
 
 template <int (*kVerb)(const proxy::SessionsOptions&)>
