@@ -105,6 +105,24 @@ std::string preview(std::span<const std::uint8_t> payload, std::size_t limit) {
   return out;
 }
 
+// The protocols whose payloads replay can decode, by the header's protocol name; any other
+// (a raw tunnel) is shown as bytes.
+struct PayloadDecoder {
+  std::string_view protocol;
+  std::optional<std::string> (*request)(std::span<const std::uint8_t>);
+  std::optional<std::string> (*response)(std::span<const std::uint8_t>);
+};
+constexpr PayloadDecoder kDecoders[] = {
+    {"modbus", describe_modbus_request, describe_modbus_response},
+};
+
+const PayloadDecoder* decoder_for(std::string_view protocol) {
+  for (const PayloadDecoder& decoder : kDecoders) {
+    if (decoder.protocol == protocol) return &decoder;
+  }
+  return nullptr;
+}
+
 std::string data_line(const DataRecord& d, const Header& header, const ReplayOptions& options) {
   std::string out = d.direction == Direction::client_to_asset ? "→  " : "←  ";
   if (d.decision == RecordedDecision::allow) {
@@ -112,9 +130,9 @@ std::string data_line(const DataRecord& d, const Header& header, const ReplayOpt
   } else if (d.decision == RecordedDecision::deny) {
     out += "DENY" + (d.rule.empty() ? std::string() : "  " + terminal_safe(d.rule)) + "  ";
   }
-  if (header.protocol == "modbus") {
-    std::optional<std::string> text = d.direction == Direction::client_to_asset ? describe_modbus_request(d.payload)
-                                                                                : describe_modbus_response(d.payload);
+  if (const PayloadDecoder* decoder = decoder_for(header.protocol)) {
+    std::optional<std::string> text =
+        d.direction == Direction::client_to_asset ? decoder->request(d.payload) : decoder->response(d.payload);
     if (text) return out + *text;
     if (!d.summary.empty()) return out + terminal_safe(d.summary);
     return out + preview(d.payload, options.preview_bytes);
