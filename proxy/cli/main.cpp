@@ -8,11 +8,11 @@
 #include "config/load.hpp"
 #include "mfa/site_ca.hpp"
 #include "proxy/cli/admin_cli.hpp"
-#include "proxy/net/event_log.hpp"
 #include "proxy/cli/serve.hpp"
-#include "proxy/client/login.hpp"
 #include "proxy/cli/sessions_cli.hpp"
+#include "proxy/client/login.hpp"
 #include "proxy/client/tunnel.hpp"
+#include "proxy/net/event_log.hpp"
 
 namespace {
 

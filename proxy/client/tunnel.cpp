@@ -28,17 +28,18 @@
 #include <iostream>
 #include <optional>
 
+#include "common/exit_codes.hpp"
 #include "config/load.hpp"
-#include "proxy/net/event_log.hpp"
-#include "proxy/net/accept.hpp"
 #include "proxy/client/client_tls.hpp"
 #include "proxy/client/login.hpp"
-#include "proxy/net/net_text.hpp"
-#include "proxy/net/tls_ciphers.hpp"
+#include "proxy/net/accept.hpp"
+#include "proxy/net/event_log.hpp"
 #include "proxy/net/lifecycle.hpp"
+#include "proxy/net/net_text.hpp"
 #include "proxy/net/relay.hpp"
 #include "proxy/net/session_registry.hpp"
 #include "proxy/net/spawn.hpp"
+#include "proxy/net/tls_ciphers.hpp"
 
 namespace conduit::proxy {
 namespace {
@@ -51,8 +52,9 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kRelayBuffer = 16 * 1024;
 
-constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 2;
+using common::kExitFailure;
+using common::kExitOk;
+using common::kExitUsage;
 
 // --- start-up ------------------------------------------------------------------------
 
@@ -508,7 +510,7 @@ int run_tunnel(const TunnelOptions& options) {
   asio::co_spawn(context, stop_on_signal(signals, acceptor, tunnel, stopped), report_escaped("tunnel signals"));
   context.run();  // returns once stopped and every connection has closed
   log_event(LogLevel::info, "tunnel_stopped", {{"asset", tunnel.asset}, {"connections_closed", stopped}});
-  return 0;
+  return kExitOk;
 }
 
 }  // namespace conduit::proxy

@@ -12,8 +12,8 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "proxy/net/event_log.hpp"
 #include "common/unix_time.hpp"
+#include "proxy/net/event_log.hpp"
 
 namespace conduit::proxy {
 namespace {

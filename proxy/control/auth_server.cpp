@@ -18,11 +18,11 @@
 #include <chrono>
 #include <memory>
 
+#include "common/unix_time.hpp"
 #include "mfa/auth_messages.hpp"
 #include "mfa/certificate_identity.hpp"
 #include "proxy/net/event_log.hpp"
 #include "proxy/net/net_text.hpp"
-#include "common/unix_time.hpp"
 
 namespace conduit::proxy {
 namespace {

@@ -12,10 +12,10 @@
 #include <sstream>
 #include <thread>
 
-#include "proxy/net/accept.hpp"
 #include "proxy/control/admin_socket.hpp"
 #include "proxy/control/auth_server.hpp"
 #include "proxy/control/control_state.hpp"
+#include "proxy/net/accept.hpp"
 #include "proxy/net/net_text.hpp"
 #include "proxy/net/spawn.hpp"
 

@@ -9,8 +9,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "proxy/net/net_text.hpp"
 #include "proxy/gateway/week_time.hpp"
+#include "proxy/net/net_text.hpp"
 #include "proxy/net/spawn.hpp"
 
 namespace conduit::proxy {

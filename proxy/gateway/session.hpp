@@ -20,11 +20,11 @@
 #include <string>
 
 #include "proxy/gateway/identity.hpp"
+#include "proxy/gateway/protocol_handler.hpp"
+#include "proxy/gateway/runtime.hpp"
 #include "proxy/net/event_log.hpp"
 #include "proxy/net/handler_slot.hpp"
 #include "proxy/net/lifecycle.hpp"
-#include "proxy/gateway/protocol_handler.hpp"
-#include "proxy/gateway/runtime.hpp"
 #include "proxy/net/session_registry.hpp"
 
 namespace conduit::proxy {
