@@ -125,6 +125,11 @@ void add_key_device(CLI::App* app, mfa::KeyOptions& key) {
                   "PIN from $CONDUIT_FIDO_PIN");
 }
 
+// Verbs that talk to the running gateway reach it through its admin socket (proxy/ADMIN.md).
+void add_admin_socket(CLI::App* app, proxy::AdminOptions& admin) {
+  app->add_option("--socket", admin.socket, "Admin socket (default <data-dir>/admin.sock)");
+}
+
 void add_admin_verbs(CLI::App& app, Args& args, const std::function<std::function<void()>(int (*)(const Args&))>& on) {
   proxy::AdminOptions& admin = args.admin;
   auto* user = app.add_subcommand("user", "Users in the credential store (on the gateway host)");
@@ -181,7 +186,7 @@ void add_admin_verbs(CLI::App& app, Args& args, const std::function<std::functio
       ->check(CLI::IsMember({"user", "key", "device", "certificate"}));
   revoke->add_option("id", admin.name, "User name, key id, device id or certificate serial (hex)")->required();
   revoke->add_option("--reason", admin.reason, "Why (recorded)");
-  revoke->add_option("--socket", admin.socket, "Admin socket (default <data-dir>/admin.sock)");
+  add_admin_socket(revoke, admin);
   revoke->callback(on(admin_verb<proxy::revoke>));
 
   auto* lockdown = app.add_subcommand("lockdown", "Refuse and end sessions at once: all, a role's, or some assets'");
@@ -189,10 +194,10 @@ void add_admin_verbs(CLI::App& app, Args& args, const std::function<std::functio
   lockdown->add_option("--role", admin.role, "Only sessions of users with this role");
   lockdown->add_option("--asset", admin.asset, "Only sessions to assets matching NAME, prefix* or *");
   lockdown->add_option("--reason", admin.reason, "Why (recorded)");
-  lockdown->add_option("--socket", admin.socket, "Admin socket (default <data-dir>/admin.sock)");
+  add_admin_socket(lockdown, admin);
   auto* lift = lockdown->add_subcommand("lift", "Lift every lockdown");
   add_data_dir(lift, args);
-  lift->add_option("--socket", admin.socket, "Admin socket (default <data-dir>/admin.sock)");
+  add_admin_socket(lift, admin);
   lift->callback(on(admin_verb<proxy::lockdown_lift>));
   // CLI11 runs the parent's callback after the subcommand's: `lockdown lift` must never
   // also impose a lockdown.
@@ -202,12 +207,12 @@ void add_admin_verbs(CLI::App& app, Args& args, const std::function<std::functio
 
   auto* status = app.add_subcommand("status", "Revocations and lockdowns in force on the running gateway");
   add_data_dir(status, args);
-  status->add_option("--socket", admin.socket, "Admin socket (default <data-dir>/admin.sock)");
+  add_admin_socket(status, admin);
   status->callback(on(admin_verb<proxy::admin_status>));
 
   auto* stats = app.add_subcommand("stats", "Counters of the running gateway: decisions and failures (proxy/STATS.md)");
   add_data_dir(stats, args);
-  stats->add_option("--socket", admin.socket, "Admin socket (default <data-dir>/admin.sock)");
+  add_admin_socket(stats, admin);
   stats->add_flag("--json", admin.json, "One JSON object instead of a table");
   stats->callback(on(admin_verb<proxy::admin_stats>));
 }
