@@ -6,8 +6,9 @@
 // Off the per-request path's locks: every I/O thread has its own RequestLog, which gathers
 // whole lines in a fixed buffer (formatted by the caller into a stack buffer, no
 // allocation) and hands them to the shared file with one write(2) when the buffer is full,
-// at session close, and with the first line more than a second after the last write. The file is opened with O_APPEND, so the kernel puts
-// each write at the end: lines of different threads never interleave inside a line.
+// at session close, and with the first line more than a second after the last write. The
+// file is opened with O_APPEND, so the kernel puts each write at the end: lines of different
+// threads never interleave inside a line.
 #pragma once
 
 #include <cstddef>
