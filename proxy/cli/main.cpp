@@ -265,6 +265,7 @@ void add_security_verbs(CLI::App& app, Args& args, const std::function<std::func
   exporter->add_option("id", s.id, "Session id")->required();
   exporter->add_option("--format", s.format, "pcap or jsonl")->required()->check(CLI::IsMember({"pcap", "jsonl"}));
   exporter->add_option("--out", s.out, "Output file (default <id>.pcap or <id>.jsonl; - for stdout)");
+  exporter->add_flag("--force", s.force, "Replace the output file if it exists (otherwise refused)");
   exporter->callback(on(sessions_verb<proxy::export_session>));
 
   auto* verifier = app.add_subcommand("verify", "Check recordings: CRC, hash chain, signatures, the index");

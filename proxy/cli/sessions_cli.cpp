@@ -18,6 +18,7 @@
 #include "audit/session_index.hpp"
 #include "common/exit_codes.hpp"
 #include "common/hex.hpp"
+#include "common/private_file.hpp"
 
 namespace conduit::proxy {
 namespace {
@@ -174,9 +175,11 @@ Checked check(const SessionsOptions& options, const audit::AuditKey& key, const 
   std::ostringstream line;
   line << row.start.id << "  ";
   if (!checked.ok) {
-    line << "FAILED";
-    if (r.first_bad_record) line << " at record " << *r.first_bad_record << " (offset " << r.bad_offset << ")";
-    line << ": " << detail;
+    // The detail names the record and byte where the check failed; the first record that
+    // can no longer be trusted may be an earlier one (a seal that fails vouches for nothing
+    // since the previous seal), so it is said apart, never as the place of the failure.
+    line << "FAILED: " << detail;
+    if (r.first_bad_record) line << "; untrusted from record " << *r.first_bad_record << " on";
   } else {
     line << "ok  " << r.total_records << " records, " << r.sealed_records << " sealed"
          << (r.closed ? ", closed" : ", not closed") << (r.torn_tail ? ", torn tail (crash while writing)" : "");
@@ -309,9 +312,17 @@ int export_session(const SessionsOptions& options) {
       return common::kExitOk;
     }
     fs::path out = options.out.empty() ? fs::path(options.id + "." + options.format) : options.out;
-    std::ofstream file(out, std::ios::binary | std::ios::trunc);
-    file.write(text.data(), static_cast<std::streamsize>(text.size()));
-    if (!file.flush()) throw std::runtime_error("cannot write " + out.string());
+    // An export holds what was sent to the machine: readable by its owner only, and never
+    // written over an existing file (an earlier export, evidence) unless asked to.
+    constexpr mode_t kExportMode = 0600;
+    auto written = options.force ? common::replace_file(out, text, kExportMode)
+                                 : common::write_new_file(out, text, kExportMode);
+    if (!written) {
+      if (!options.force && written.error().code == boost::system::errc::file_exists) {
+        throw std::runtime_error(out.string() + " exists; not overwritten (--force replaces it)");
+      }
+      throw std::runtime_error(written.error().message());
+    }
     std::cerr << "wrote " << out.string() << " (" << text.size() << " bytes)\n";
     return common::kExitOk;
   });

@@ -28,6 +28,7 @@ struct SessionsOptions {
   // export
   std::string format;             // pcap | jsonl
   std::filesystem::path out;      // default: <id>.pcap / <id>.jsonl
+  bool force = false;             // replace an existing file
   // verify
   bool all = false;
 };

@@ -5,6 +5,7 @@ received."""
 
 import json
 import queue
+import re
 import signal
 import struct
 import subprocess
@@ -156,7 +157,15 @@ def test_verify_detects_a_flipped_byte_a_deleted_record_truncation_reordering_an
         assert "FAILED" in proc.stdout, f"{name}: {proc.stdout}"
     # The flipped record is named exactly.
     flipped = tamper_and_verify(gw, first, path, flip)
-    assert "at record 3" in flipped.stdout, flipped.stdout
+    assert "FAILED: record 3 at byte" in flipped.stdout, flipped.stdout
+    assert "untrusted from record 3 on" in flipped.stdout, flipped.stdout
+    # A deleted record is found at the next seal; the line names that seal's own place and,
+    # apart, the first untrusted record: never one record's number with another's offset.
+    deleted = tamper_and_verify(gw, first, path, delete)
+    [line] = [x for x in deleted.stdout.splitlines() if "FAILED" in x]
+    found = re.search(r"FAILED: record (\d+) at byte (\d+): seal .*; untrusted from record (\d+) on$", line)
+    assert found, line
+    assert line.count(" at byte ") == 1 and "offset" not in line, line
 
     # Two files swapped: each holds the other session.
     [other] = [x for x in r.sessions(gw) if x["id"] == second]
@@ -167,7 +176,7 @@ def test_verify_detects_a_flipped_byte_a_deleted_record_truncation_reordering_an
         other_path.write_bytes(a)
         proc = r.cli(gw, "verify", "--all")
         assert proc.returncode == 1
-        assert proc.stdout.count("FAILED at record 0") == 2, proc.stdout
+        assert proc.stdout.count("FAILED: record 0 at byte") == 2, proc.stdout
     finally:
         path.write_bytes(a)
         other_path.write_bytes(b)
@@ -200,6 +209,31 @@ def test_an_exported_pcap_decodes_as_modbus_tcp_in_tshark(site, tmp_path):
     summary = subprocess.run(["tshark", "-r", str(out), "-o", f"mbtcp.tcp.port:{port}"],
                              capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL).stdout
     assert "Malformed" not in summary and "Cannot classify" not in summary, summary
+
+
+def test_export_never_overwrites_an_existing_file_unless_forced(site, tmp_path):
+    gw, plc, cert, key = site
+    session, _ = one_session(gw, cert, key, [m.read_registers_pdu(3, 0, 2)])
+    out = tmp_path / "evidence.jsonl"
+    out.write_text("an earlier export\n")
+    proc = r.cli(gw, "export", session, "--format", "jsonl", "--out", out)
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert "exists; not overwritten (--force replaces it)" in proc.stderr, proc.stderr
+    assert out.read_text() == "an earlier export\n"
+    # Nor through a symlink planted at the path.
+    target = tmp_path / "elsewhere"
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(target)
+    assert r.cli(gw, "export", session, "--format", "jsonl", "--out", link).returncode == 1
+    assert not target.exists()
+
+    r.cli_ok(gw, "export", session, "--format", "jsonl", "--out", out, "--force")
+    lines = out.read_text().splitlines()
+    assert len(lines) >= 2 and all(line.startswith("{") for line in lines), lines
+    assert (out.stat().st_mode & 0o777) == 0o600
+    fresh = tmp_path / "new.jsonl"
+    r.cli_ok(gw, "export", session, "--format", "jsonl", "--out", fresh)
+    assert fresh.read_text() == out.read_text()
 
 
 # --- retention ----------------------------------------------------------------------------
